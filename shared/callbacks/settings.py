@@ -1,0 +1,102 @@
+"""Typed settings, read once at start-up from ``CALLBACKS_*`` variables (contract §1)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from callbacks.durations import parse_duration, parse_schedule
+from callbacks.topics import Topics
+
+DEFAULT_RETRY_SCHEDULE = "5s,30s,2m,10m,30m,1h,3h,6h,12h"
+
+
+class Settings(BaseSettings):
+    """Everything any service reads from its environment. One object, passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLBACKS_", extra="ignore")
+
+    database_url: SecretStr | None = None
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = Field(default=6, ge=1, le=1024)
+    topic_prefix: str = ""
+    external_kafka: bool = False
+    api_host: str = "0.0.0.0"  # noqa: S104 - a service listens on every interface in a pod
+    api_port: int = 8080
+    dispatcher_metrics_port: int = 9101
+    reporter_metrics_port: int = 9102
+    admin_token: SecretStr | None = None
+    master_key: SecretStr | None = None
+    allow_private_targets: bool = False
+    retry_schedule: str = DEFAULT_RETRY_SCHEDULE
+    delivery_timeout: str = "10s"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "reports@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "info"
+    outbox_poll_interval: str = "1s"
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @field_validator("delivery_timeout", "outbox_poll_interval")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("master_key")
+    @classmethod
+    def _check_master_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                raw = base64.b64decode(value.get_secret_value(), validate=True)
+            except binascii.Error as exc:
+                raise ValueError("CALLBACKS_MASTER_KEY must be base64") from exc
+            if len(raw) != 32:
+                raise ValueError("CALLBACKS_MASTER_KEY must decode to 32 bytes")
+        return value
+
+    @property
+    def retry_delays_s(self) -> tuple[float, ...]:
+        return parse_schedule(self.retry_schedule)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix, self.retry_delays_s)
+
+    @property
+    def delivery_timeout_s(self) -> float:
+        return parse_duration(self.delivery_timeout)
+
+    @property
+    def outbox_poll_interval_s(self) -> float:
+        return parse_duration(self.outbox_poll_interval)
+
+    def master_key_bytes(self) -> bytes:
+        if self.master_key is None:
+            raise RuntimeError("CALLBACKS_MASTER_KEY is required")
+        return base64.b64decode(self.master_key.get_secret_value())
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise RuntimeError("CALLBACKS_DATABASE_URL is required")
+        return self.database_url.get_secret_value()
+
+    def masked(self) -> dict[str, object]:
+        """The effective configuration for the start-up log line, secrets masked."""
+        out: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            out[name] = "****" if isinstance(value, SecretStr) else value
+        return out
