@@ -1,0 +1,1 @@
+"""Wire models: API bodies and topic records, named as in the contract."""

@@ -1,0 +1,159 @@
+"""Callback profiles (contract §3, §3a): what a user edits and what the topic carries.
+
+``ProfileSpec`` is the part a user writes (API body). ``ProfileRecord`` adds the
+system's fields and is the value of ``callbacks.profiles`` (secrets sealed under the
+master key) and the row document in PostgreSQL (sealed too). Inside a process that
+delivers, ``open_secrets`` gives a record with secrets in clear; it never leaves the
+process.
+
+Type-level rules (enumerations, lengths, URL shape) live here; rules that span fields
+or need the catalog and the template renderer live in ``callbacks.validation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Channel = Literal["default", "sms", "email", "whatsapp", "chatbot"]
+Method = Literal["GET", "POST", "PUT", "DELETE"]
+BodyType = Literal["json", "xml", "html", "text", "form"]
+Algorithm = Literal[
+    "aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "aes-128-cfb", "aes-192-cfb", "aes-256-cfb"
+]
+AuthType = Literal["none", "basic", "bearer", "oauth2_client_credentials"]
+RetryOn = Literal["all_failures", "transient_only"]
+DisabledReason = Literal["endpoint_gone", "failing"]
+
+MASK = "****"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Encryption(_Strict):
+    enabled: bool = False
+    algorithm: Algorithm = "aes-256-gcm"
+    scope: Literal["values", "body"] = "values"
+    key: str | None = None  # base64 of 16, 24 or 32 bytes (must match the algorithm)
+
+
+class Authentication(_Strict):
+    type: AuthType = "none"
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+
+
+class RequiredOptions(_Strict):
+    enabled: bool = False
+    variables: list[str] = Field(default_factory=list)
+
+
+class ProfileSpec(_Strict):
+    """The fields a user sets (POST/PUT body; PATCH merges into it)."""
+
+    title: str = Field(min_length=1, max_length=200)
+    channel: Channel = "default"
+    events: list[str] = Field(default_factory=list)
+    method: Method = "POST"
+    url: str = Field(max_length=2048)
+    headers: dict[str, str] = Field(default_factory=dict)
+    query_params: dict[str, str] = Field(default_factory=dict)
+    body_type: BodyType | None = None
+    body: str | None = Field(default=None, max_length=256 * 1024)
+    form_fields: dict[str, str] | None = None
+    encryption: Encryption = Field(default_factory=Encryption)
+    authentication: Authentication = Field(default_factory=Authentication)
+    required_options: RequiredOptions = Field(default_factory=RequiredOptions)
+    enabled: bool = True
+    retry_on: RetryOn = "all_failures"
+    max_age: str | None = None  # duration, e.g. "2h"
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title must not be blank")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("url must be an absolute http(s) URL")
+        return value
+
+
+class SigningSecret(BaseModel):
+    """A signing secret. ``signing_secrets[0]`` is the current one; after a rotation the
+    previous one stays, with ``expires_at`` 24 h ahead, so receivers can switch over."""
+
+    secret: str  # "whsec_" + base64 of the key bytes (sealed at rest and on the topic)
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+class ProfileRecord(ProfileSpec):
+    """A saved profile: the value of ``callbacks.profiles`` and the stored document."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    account_id: str
+    created_at: datetime
+    updated_at: datetime
+    signing_secrets: list[SigningSecret] = Field(default_factory=list)
+    disabled_reason: DisabledReason | None = None
+    disabled_at: datetime | None = None
+
+    def active_signing_secrets(self, now: datetime) -> list[str]:
+        """Secrets to sign with now: the current one and, during rotation, the previous."""
+        return [
+            s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now
+        ]
+
+
+def _map_secrets(record: ProfileRecord, fn: Callable[[str], str]) -> ProfileRecord:
+    enc = record.encryption
+    auth = record.authentication
+    return record.model_copy(
+        update={
+            "encryption": enc.model_copy(update={"key": fn(enc.key) if enc.key else enc.key}),
+            "authentication": auth.model_copy(
+                update={
+                    name: fn(value) if value else value
+                    for name in ("password", "token", "client_secret")
+                    if (value := getattr(auth, name)) is not None
+                }
+            ),
+            "signing_secrets": [
+                s.model_copy(update={"secret": fn(s.secret)}) for s in record.signing_secrets
+            ],
+        }
+    )
+
+
+def seal_secrets(record: ProfileRecord, seal: Callable[[str], str]) -> ProfileRecord:
+    """Every secret field passed through ``seal`` (``SecretBox.seal``)."""
+    return _map_secrets(record, seal)
+
+
+def open_secrets(record: ProfileRecord, open_: Callable[[str], str]) -> ProfileRecord:
+    """Every secret field passed through ``open_`` (``SecretBox.open``)."""
+    return _map_secrets(record, open_)
+
+
+def masked(record: ProfileRecord) -> ProfileRecord:
+    """The record as the API shows it: every secret replaced by ``****``."""
+    return _map_secrets(record, lambda _value: MASK)
