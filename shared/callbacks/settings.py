@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
     outbox_poll_interval: str = "1s"
+    # Dispatcher knobs (design: endpoint protection, bounded memory, graceful shutdown).
+    max_concurrency_per_host: int = Field(default=64, ge=1)
+    max_in_flight: int = Field(default=1000, ge=1)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_open: str = "30s"
+    shutdown_grace: str = "10s"
+    commit_interval: str = "150ms"
 
     @field_validator("retry_schedule")
     @classmethod
@@ -50,7 +57,13 @@ class Settings(BaseSettings):
         parse_schedule(value)
         return value
 
-    @field_validator("delivery_timeout", "outbox_poll_interval")
+    @field_validator(
+        "delivery_timeout",
+        "outbox_poll_interval",
+        "breaker_open",
+        "shutdown_grace",
+        "commit_interval",
+    )
     @classmethod
     def _check_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -83,6 +96,18 @@ class Settings(BaseSettings):
     @property
     def outbox_poll_interval_s(self) -> float:
         return parse_duration(self.outbox_poll_interval)
+
+    @property
+    def breaker_open_s(self) -> float:
+        return parse_duration(self.breaker_open)
+
+    @property
+    def shutdown_grace_s(self) -> float:
+        return parse_duration(self.shutdown_grace)
+
+    @property
+    def commit_interval_s(self) -> float:
+        return parse_duration(self.commit_interval)
 
     def master_key_bytes(self) -> bytes:
         if self.master_key is None:
