@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
     outbox_poll_interval: str = "1s"
+    # Reporter: ingest batch size, how often the report schedule is checked, how long a
+    # claimed report stays owned by its sender (longer than the SMTP timeout, so a slow
+    # but live sender is never overtaken), and the SMTP timeout itself.
+    reporter_batch_max: int = Field(default=1000, ge=1, le=100_000)
+    reporter_schedule_interval: str = "30s"
+    reporter_claim_lease: str = "5m"
+    smtp_timeout: str = "30s"
     # Dispatcher knobs (design: endpoint protection, bounded memory, graceful shutdown).
     max_concurrency_per_host: int = Field(default=64, ge=1)
     max_in_flight: int = Field(default=1000, ge=1)
@@ -66,6 +73,12 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _check_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("reporter_schedule_interval", "reporter_claim_lease", "smtp_timeout")
+    @classmethod
+    def _check_reporter_duration(cls, value: str) -> str:
         parse_duration(value)
         return value
 
@@ -108,6 +121,18 @@ class Settings(BaseSettings):
     @property
     def commit_interval_s(self) -> float:
         return parse_duration(self.commit_interval)
+
+    @property
+    def reporter_schedule_interval_s(self) -> float:
+        return parse_duration(self.reporter_schedule_interval)
+
+    @property
+    def reporter_claim_lease_s(self) -> float:
+        return parse_duration(self.reporter_claim_lease)
+
+    @property
+    def smtp_timeout_s(self) -> float:
+        return parse_duration(self.smtp_timeout)
 
     def master_key_bytes(self) -> bytes:
         if self.master_key is None:
