@@ -1,0 +1,1 @@
+"""profile-api: accounts, API keys and callback profiles over REST (contract §2, §3)."""

@@ -1,0 +1,128 @@
+"""``create_app(settings)``: all the wiring of profile-api, and nothing else.
+
+Resources live in one cleanup context: the pool, the producer and the outbox relay
+task are opened in that order and closed in reverse through an ``AsyncExitStack``, so
+one failing close does not skip the others. The relay is a task this context starts
+and cancels itself (aiohttp's graceful shutdown waits only for request handlers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, cast
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from callbacks.db import create_pool
+from callbacks.health import add_ops_routes
+from callbacks.kafka import make_producer
+from callbacks.logging import get_logger
+from callbacks.metrics import HttpMetrics
+from callbacks.secretbox import SecretBox
+from callbacks.settings import Settings
+from prometheus_client import CollectorRegistry
+
+from profile_api.auth import auth_middleware
+from profile_api.keys import POOL, PRODUCER, PROFILE_STORE, REGISTRY, SECRET_BOX, SETTINGS
+from profile_api.openapi import build_document
+from profile_api.outbox import OutboxMetrics, OutboxRelay
+from profile_api.problems import error_middleware
+from profile_api.request_id import request_id_middleware
+from profile_api.routes import MODULES
+from profile_api.store import ProfileStore
+
+log = get_logger(__name__)
+
+READY_TIMEOUT_S = 2.0
+# A publish waits at most this long for the broker before the relay backs off and
+# retries; short enough that /readyz and the relay notice an outage quickly.
+PRODUCER_REQUEST_TIMEOUT_MS = 10_000
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _version() -> str:
+    try:
+        return version("callback-profiles")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
+    registry = registry or CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            # The shared helper is typed as a plain callable; it is an aiohttp middleware.
+            cast(Middleware, http_metrics.middleware()),
+            error_middleware,
+            auth_middleware,
+        ],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry
+    box = SecretBox(settings.master_key_bytes())
+    app[SECRET_BOX] = box
+    outbox_metrics = OutboxMetrics(registry)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            pool = await create_pool(settings.require_database_url())
+            stack.push_async_callback(pool.close)
+            app[POOL] = pool
+            app[PROFILE_STORE] = ProfileStore(pool, box, settings.topics.profiles)
+            producer = make_producer(settings, request_timeout_ms=PRODUCER_REQUEST_TIMEOUT_MS)
+            await producer.start()
+            stack.push_async_callback(producer.stop)
+            app[PRODUCER] = producer
+            relay = OutboxRelay(
+                dsn=settings.require_database_url(),
+                producer=producer,
+                topic=settings.topics.profiles,
+                poll_interval_s=settings.outbox_poll_interval_s,
+                metrics=outbox_metrics,
+            )
+            task = asyncio.create_task(relay.run(), name="outbox-relay")
+            stack.push_async_callback(_stop_task, task)
+            yield
+
+    app.cleanup_ctx.append(resources)
+
+    async def ready() -> dict[str, bool]:
+        return {
+            "database": await _check(app[POOL].fetchval("SELECT 1")),
+            "broker": await _check(app[PRODUCER].client.fetch_all_metadata()),
+        }
+
+    for module in MODULES:
+        module.register(app)
+    document = build_document(MODULES, _version())
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/openapi.json", openapi)
+    add_ops_routes(app, registry, ready)
+    return app
+
+
+async def _check(probe: Any) -> bool:
+    """True if ``probe`` (an awaitable) finishes in time without error."""
+    try:
+        await asyncio.wait_for(probe, READY_TIMEOUT_S)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; /readyz says so
+        log.warning("readiness_check_failed", error=repr(exc))
+        return False
+    return True
+
+
+async def _stop_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

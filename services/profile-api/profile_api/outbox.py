@@ -1,0 +1,189 @@
+"""The outbox relay: profile changes from PostgreSQL to the ``callbacks.profiles`` topic.
+
+Every change commits a row in ``profile_outbox`` and a ``NOTIFY``; the relay LISTENs on
+its own connection, so it wakes at commit (a change governs deliveries within 1 s) and
+also polls every ``outbox_poll_interval`` in case a notification was missed.
+
+Each row names its topic and a relay publishes only its own topic's rows, so
+deployments with different topic prefixes may share a database. One relay per topic
+publishes at a time across replicas: it holds a session-level advisory lock on its
+connection; if that connection dies, PostgreSQL releases the lock and another
+replica (or this one, reconnected) takes over. Rows go out in id order, keyed by
+profile id, and ``published_at`` is stamped only for the contiguous prefix the broker
+acknowledged. After a failure the relay starts again from the first unacknowledged
+row, re-sending anything acknowledged after it, so the last record of each key on the
+topic is always the latest change (at-least-once; consumers let the last record win).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from callbacks.logging import get_logger
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from profile_api.store import OUTBOX_CHANNEL
+
+log = get_logger(__name__)
+
+OUTBOX_PENDING = "callbacks_outbox_pending"
+OUTBOX_PUBLISHED = "callbacks_outbox_published_total"
+OUTBOX_ERRORS = "callbacks_outbox_errors_total"
+
+RELAY_LOCK_CLASS = 0x43424F55  # "CBOU"; the second lock key is a hash of the topic
+BATCH_SIZE = 500
+BACKOFF_MIN_S = 0.2
+BACKOFF_MAX_S = 5.0
+
+
+class OutboxMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.pending = Gauge(
+            OUTBOX_PENDING, "Profile changes not yet published to the topic.", registry=registry
+        )
+        self.published = Counter(
+            OUTBOX_PUBLISHED, "Profile changes published to the topic.", registry=registry
+        )
+        self.errors = Counter(
+            OUTBOX_ERRORS,
+            "Outbox relay failures, by stage (database or broker).",
+            ["stage"],
+            registry=registry,
+        )
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows; run it as a task and cancel it to stop."""
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        producer: AIOKafkaProducer,
+        topic: str,
+        poll_interval_s: float,
+        metrics: OutboxMetrics,
+    ) -> None:
+        self._dsn = dsn
+        self._producer = producer
+        self._topic = topic
+        self._poll_interval_s = poll_interval_s
+        self._metrics = metrics
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Forever: connect, take the lock, publish; reconnect with backoff on failure."""
+        backoff = BACKOFF_MIN_S
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._metrics.errors.labels(stage="database").inc()
+                log.warning("outbox_database_error", error=repr(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def _notified(self, *_args: Any) -> None:
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait for a notification or ``seconds``, whichever comes first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    async def _session(self) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(self._dsn)
+        try:
+            await conn.add_listener(OUTBOX_CHANNEL, self._notified)
+            conn.add_termination_listener(self._notified)
+            while not await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", RELAY_LOCK_CLASS, self._topic
+            ):
+                await self._update_pending(conn)
+                self._wake.clear()
+                await self._sleep(self._poll_interval_s)
+            log.info("outbox_relay_leader")
+            backoff = BACKOFF_MIN_S
+            while True:
+                if conn.is_closed():
+                    raise asyncpg.InterfaceError("outbox relay connection closed")
+                self._wake.clear()
+                try:
+                    await self._drain(conn)
+                except KafkaError as exc:
+                    self._metrics.errors.labels(stage="broker").inc()
+                    log.warning("outbox_publish_failed", error=repr(exc), retry_in_s=backoff)
+                    await self._update_pending(conn)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    continue
+                backoff = BACKOFF_MIN_S
+                await self._update_pending(conn)
+                await self._sleep(self._poll_interval_s)
+        finally:
+            with contextlib.suppress(OSError, asyncpg.InterfaceError):
+                # Closing the session releases the advisory lock for another replica.
+                await asyncio.shield(conn.close(timeout=2))
+
+    async def _update_pending(self, conn: asyncpg.Connection) -> None:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM profile_outbox WHERE topic = $1 AND published_at IS NULL",
+            self._topic,
+        )
+        self._metrics.pending.set(count)
+
+    async def _drain(self, conn: asyncpg.Connection) -> None:
+        """Publish every pending row in id order, a batch at a time."""
+        while True:
+            rows = await conn.fetch(
+                """SELECT id, profile_id, payload::text AS payload FROM profile_outbox
+                   WHERE topic = $1 AND published_at IS NULL ORDER BY id LIMIT $2""",
+                self._topic,
+                BATCH_SIZE,
+            )
+            if not rows:
+                return
+            acked, error = await self._publish(rows)
+            if acked:
+                await conn.execute(
+                    "UPDATE profile_outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                    acked,
+                )
+                self._metrics.published.inc(len(acked))
+            if error is not None:
+                raise error
+            if len(rows) < BATCH_SIZE:
+                return
+
+    async def _publish(self, rows: list[asyncpg.Record]) -> tuple[list[int], KafkaError | None]:
+        """Send ``rows``; the ids of the acknowledged prefix and the first error, if any."""
+        futures: list[asyncio.Future[Any]] = []
+        error: KafkaError | None = None
+        for row in rows:
+            value = None if row["payload"] is None else row["payload"].encode()
+            try:
+                futures.append(
+                    await self._producer.send(
+                        self._topic, key=str(row["profile_id"]).encode(), value=value
+                    )
+                )
+            except KafkaError as exc:
+                error = exc
+                break
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        acked: list[int] = []
+        for row, result in zip(rows, results, strict=False):
+            if isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                error = result if isinstance(result, KafkaError) else KafkaError(repr(result))
+                break
+            acked.append(row["id"])
+        return acked, error

@@ -1,0 +1,243 @@
+"""Callback profiles (contract §3): create, read, update, delete, list, rotate the secret."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from callbacks.models.profiles import DisabledReason, ProfileRecord, ProfileSpec
+from callbacks.signing import generate_secret
+from pydantic import BaseModel, Field
+
+from profile_api import documents
+from profile_api.auth import account_id
+from profile_api.keys import PROFILE_STORE
+from profile_api.listing import encode_cursor, parse_list_query
+from profile_api.openapi import json_body, path_id, problems, ref
+from profile_api.problems import Problem, read_json_object
+
+NOT_FOUND = "no callback profile with this id"
+
+
+class Profile(ProfileSpec):
+    """A saved profile as the API shows it: every secret masked as ``****``."""
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: DisabledReason | None = None
+    disabled_at: datetime | None = None
+    signing_secret: str | None = Field(
+        default=None,
+        description="Only in the 201 of create and the 200 of rotate-secret: "
+        "whsec_ + base64 of the key bytes",
+    )
+
+
+class ProfilePage(BaseModel):
+    items: list[Profile]
+    next_cursor: str | None
+
+
+def _profile_id(request: web.Request) -> uuid.UUID:
+    """The id in the path; an id that is not a UUID cannot exist: 404, like any other."""
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise Problem(404, NOT_FOUND) from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _found(record: ProfileRecord | None) -> ProfileRecord:
+    if record is None:
+        raise Problem(404, NOT_FOUND)
+    return record
+
+
+async def create_profile(request: web.Request) -> web.Response:
+    account = account_id(request)
+    body = documents.keep_masked_secrets(documents.writable(await read_json_object(request)), None)
+    spec = documents.parse_spec(body)
+    secret = generate_secret()
+    record = documents.new_record(
+        spec, profile_id=str(uuid.uuid4()), account=account, now=_now(), signing_secret=secret
+    )
+    await request.app[PROFILE_STORE].create(record)
+    return web.json_response(documents.response_body(record, secret), status=201)
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    record = await request.app[PROFILE_STORE].get(account_id(request), _profile_id(request))
+    return web.json_response(documents.response_body(_found(record)))
+
+
+async def replace_profile(request: web.Request) -> web.Response:
+    account, profile_id = account_id(request), _profile_id(request)
+    body = documents.writable(await read_json_object(request))
+
+    def change(stored: ProfileRecord) -> ProfileRecord:
+        spec = documents.parse_spec(documents.keep_masked_secrets(body, stored))
+        return documents.updated_record(stored, spec, _now())
+
+    record = await request.app[PROFILE_STORE].update(account, profile_id, change)
+    return web.json_response(documents.response_body(_found(record)))
+
+
+async def patch_profile(request: web.Request) -> web.Response:
+    account, profile_id = account_id(request), _profile_id(request)
+    patch = documents.writable(await read_json_object(request))
+
+    def change(stored: ProfileRecord) -> ProfileRecord:
+        merged = documents.merge_patch(documents.spec_fields(stored), patch)
+        spec = documents.parse_spec(documents.keep_masked_secrets(merged, stored))
+        return documents.updated_record(stored, spec, _now())
+
+    record = await request.app[PROFILE_STORE].update(account, profile_id, change)
+    return web.json_response(documents.response_body(_found(record)))
+
+
+async def delete_profile(request: web.Request) -> web.Response:
+    if not await request.app[PROFILE_STORE].delete(account_id(request), _profile_id(request)):
+        raise Problem(404, NOT_FOUND)
+    return web.Response(status=204)
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    account, profile_id = account_id(request), _profile_id(request)
+    secret = generate_secret()
+    record = await request.app[PROFILE_STORE].update(
+        account, profile_id, lambda stored: documents.rotated(stored, secret, _now())
+    )
+    return web.json_response(documents.response_body(_found(record), secret))
+
+
+async def list_profiles(request: web.Request) -> web.Response:
+    query = parse_list_query(request.query)
+    rows = await request.app[PROFILE_STORE].page(account_id(request), query)
+    items, more = rows[: query.limit], len(rows) > query.limit
+    return web.json_response(
+        {
+            "items": [documents.response_body(r) for r in items],
+            "next_cursor": encode_cursor(items[-1]) if more else None,
+        }
+    )
+
+
+def register(app: web.Application) -> None:
+    app.router.add_post("/v1/callback-profiles", create_profile)
+    app.router.add_get("/v1/callback-profiles", list_profiles)
+    app.router.add_get("/v1/callback-profiles/{id}", get_profile)
+    app.router.add_put("/v1/callback-profiles/{id}", replace_profile)
+    app.router.add_patch("/v1/callback-profiles/{id}", patch_profile)
+    app.router.add_delete("/v1/callback-profiles/{id}", delete_profile)
+    app.router.add_post("/v1/callback-profiles/{id}/rotate-secret", rotate_secret)
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _patch_schema() -> dict[str, Any]:
+    """ProfileSpec with every field optional: PATCH sends only what changes."""
+    schema = ProfileSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    schema.pop("required", None)
+    schema["title"] = "ProfilePatch"
+    return schema
+
+
+_PROFILE = json_body(ref(Profile), "The profile, secrets masked")
+_WRITE_NOTE = (
+    "Read-only fields echoed from a GET (id, created_at, ...) are ignored; a secret sent "
+    "as `****` keeps the stored one."
+)
+
+OPENAPI_MODELS: tuple[type[BaseModel], ...] = (ProfileSpec, Profile, ProfilePage)
+OPENAPI_SCHEMAS: dict[str, Any] = {"ProfilePatch": _patch_schema()}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/callback-profiles": {
+        "post": {
+            "summary": "Create a callback profile",
+            "description": _WRITE_NOTE,
+            "requestBody": {"required": True, **json_body(ref(ProfileSpec))},
+            "responses": {
+                "201": json_body(ref(Profile), "Created; includes signing_secret once"),
+                **problems(400, 422),
+            },
+        },
+        "get": {
+            "summary": "List callback profiles, newest first",
+            "parameters": [
+                _query("title", "Case-insensitive substring of the title", {"type": "string"}),
+                _query("method", "HTTP method", {"enum": ["GET", "POST", "PUT", "DELETE"]}),
+                _query(
+                    "channel",
+                    "Channel",
+                    {"enum": ["default", "sms", "email", "whatsapp", "chatbot"]},
+                ),
+                _query(
+                    "created_from",
+                    "ISO 8601 date or date-time, inclusive (a date is the whole day)",
+                    {"type": "string"},
+                ),
+                _query(
+                    "created_to",
+                    "ISO 8601 date or date-time, inclusive (a date is the whole day)",
+                    {"type": "string"},
+                ),
+                _query(
+                    "limit",
+                    "Page size",
+                    {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                ),
+                _query("cursor", "next_cursor of the previous page", {"type": "string"}),
+            ],
+            "responses": {"200": json_body(ref(ProfilePage), "One page"), **problems(422)},
+        },
+    },
+    "/v1/callback-profiles/{id}": {
+        "parameters": [path_id()],
+        "get": {
+            "summary": "Get a callback profile",
+            "responses": {"200": _PROFILE, **problems(404)},
+        },
+        "put": {
+            "summary": "Replace a callback profile (the channel cannot change)",
+            "description": _WRITE_NOTE,
+            "requestBody": {"required": True, **json_body(ref(ProfileSpec))},
+            "responses": {"200": _PROFILE, **problems(400, 404, 422)},
+        },
+        "patch": {
+            "summary": "Change some fields of a callback profile",
+            "description": "encryption, authentication and required_options merge key by "
+            "key; every other field sent replaces the stored one. " + _WRITE_NOTE,
+            "requestBody": {"required": True, **json_body(ref("ProfilePatch"))},
+            "responses": {"200": _PROFILE, **problems(400, 404, 422)},
+        },
+        "delete": {
+            "summary": "Delete a callback profile",
+            "responses": {"204": {"description": "Deleted"}, **problems(404)},
+        },
+    },
+    "/v1/callback-profiles/{id}/rotate-secret": {
+        "post": {
+            "summary": "Make a new signing secret; the previous one stays valid for 24 h",
+            "parameters": [path_id()],
+            "responses": {
+                "200": json_body(ref(Profile), "Rotated; includes the new signing_secret once"),
+                **problems(404),
+            },
+        }
+    },
+}
