@@ -1,0 +1,1 @@
+"""The reporter: the delivery log, final-outcome counters and scheduled report emails."""
