@@ -1,0 +1,157 @@
+import base64
+from typing import Any
+
+import pytest
+from callbacks.models.profiles import ProfileSpec
+from callbacks.validation import FieldError, validate_profile
+
+KEY32 = base64.b64encode(b"k" * 32).decode()
+KEY16 = base64.b64encode(b"k" * 16).decode()
+
+
+def spec(**overrides: Any) -> ProfileSpec:
+    fields: dict[str, Any] = {
+        "title": "Order SMS status",
+        "channel": "sms",
+        "events": ["sms.send"],
+        "method": "POST",
+        "url": "https://example.com/hooks/sms?src=kaleyra",
+        "headers": {"X-Api-Key": "abc", "Content-Type": "application/json"},
+        "query_params": {"msg": "{{message_id}}"},
+        "body_type": "json",
+        "body": '{"id": "{{message_id}}", "status": "{{status}}", "to": "{{to}}"}',
+        "encryption": {"enabled": True, "algorithm": "aes-256-gcm", "key": KEY32},
+        "authentication": {"type": "basic", "username": "u", "password": "p"},
+        "required_options": {"enabled": True, "variables": ["message_id", "status"]},
+    }
+    if overrides.get("channel", "sms") != "sms":
+        fields.update(query_params={}, required_options={})
+    fields.update(overrides)
+    return ProfileSpec.model_validate(fields)
+
+
+def fields_of(errors: list[FieldError]) -> list[str]:
+    return [e.field for e in errors]
+
+
+def test_contract_example_is_valid() -> None:
+    assert validate_profile(spec()) == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"channel": "default", "events": [], "body": '{"e": "{{event}}", "a": {{attempt}}}'},
+        {"channel": "default", "events": [], "body": None, "body_type": None,
+         "required_options": {"enabled": True, "variables": ["ref"]}},
+        {"channel": "chatbot", "events": ["chatbot.action"], "method": "PUT",
+         "body": '{"s": "{{session_id}}", "slots": {{slots}}}', "required_options": {}},
+        {"channel": "chatbot", "events": ["chatbot.action"], "method": "DELETE", "body": None,
+         "body_type": None, "url": "https://bot.example.in/sessions/{{session_id}}",
+         "required_options": {}},
+        {"method": "GET", "body": None, "body_type": None,
+         "url": "https://example.com/{{to}}/x?s={{status}}&ref={{ref}}"},
+        {"channel": "whatsapp", "events": ["whatsapp.status", "whatsapp.incoming"],
+         "body": '{"loc": {{location}}, "lat": "{{location.latitude}}", "c": {{contacts[0].name}}}',
+         "required_options": {}},
+        {"body_type": "xml",
+         "body": "<sms id='{{message_id}}'><to>{{to}}</to><r>{{ref}}</r></sms>"},
+        {"body_type": "html", "body": "<p>{{status}}<br></p>"},
+        {"body_type": "text", "body": "{{to}} is {{status}}"},
+        {"body_type": "form", "body": None,
+         "form_fields": {"status": "{{status}}", "to": "{{to}}"}},
+        {"encryption": {"enabled": True, "algorithm": "aes-128-cfb", "key": KEY16}},
+        {"encryption": {"enabled": False, "key": "not base64"}},
+        {"authentication": {"type": "bearer", "token": "t0k"}},
+        {"authentication": {"type": "oauth2_client_credentials", "token_url": "https://auth.example.in/token",
+                            "client_id": "c", "client_secret": "s"}},
+        {"max_age": "2h"},
+        {"body": None, "body_type": None},
+        {"headers": {"X-Msg": "{{message_id}}", "Authorization": "Key x"}, "authentication": {}},
+    ],
+)  # fmt: skip
+def test_valid(overrides: dict[str, Any]) -> None:
+    assert validate_profile(spec(**overrides)) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"channel": "default"}, "events", "leave events empty"),
+        ({"events": []}, "events", "at least one event"),
+        ({"events": ["email.send"]}, "events", "valid events: sms.send"),
+        ({"events": ["sms.send", "sms.send"]}, "events", "twice"),
+        ({"method": "PUT"}, "method", "PUT is not allowed on sms"),
+        ({"method": "DELETE", "body": None, "body_type": None}, "method", "not allowed"),
+        ({"method": "GET"}, "body", "no body"),
+        ({"channel": "chatbot", "events": ["chatbot.action"], "method": "PUT", "body_type": "xml",
+          "body": "<a/>", "required_options": {}}, "body_type", "JSON"),
+        ({"body_type": None}, "body_type", "required with a body"),
+        ({"body_type": "form"}, "body", "use form_fields"),
+        ({"body_type": "form", "body": None}, "form_fields", "required with body_type form"),
+        ({"form_fields": {"a": "b"}}, "form_fields", "need body_type form"),
+        ({"body": '{"id": "{{foo}}"}'}, "body", "unknown variable 'foo'; valid variables: "),
+        ({"body": '{"id": {{message_id}'}, "body", "unclosed"),
+        ({"body": '{"id": {{message_id}}'}, "body", "not valid JSON"),
+        ({"body": '{"id": "{{message_id}}",}'}, "body", "not valid JSON"),
+        ({"body_type": "xml", "body": "<a>{{to}}</b>"}, "body", "not well-formed XML"),
+        ({"body_type": "xml", "body": '<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'}, "body", "DTD"),
+        ({"headers": {"X-Id": "{{nope}}"}}, "headers.X-Id", "unknown variable 'nope'"),
+        ({"headers": {"Bad Name": "x"}}, "headers.Bad Name", "not a valid header name"),
+        ({"headers": {"webhook-signature": "x"}}, "headers.webhook-signature",
+         "set by the platform"),
+        ({"headers": {"Authorization": "x"}}, "headers.Authorization", "remove one"),
+        ({"query_params": {"msg": "{{msg}}"}}, "query_params.msg", "unknown variable 'msg'"),
+        ({"url": "https://{{to}}.example.com/x"}, "url", "only in the path and query"),
+        ({"url": "https://example.com/{{nope}}"}, "url", "unknown variable 'nope'"),
+        ({"body_type": "form", "body": None, "form_fields": {"status": "{{stat}}"}},
+         "form_fields.status", "unknown variable 'stat'"),
+        ({"encryption": {"enabled": True}}, "encryption.key", "required"),
+        ({"encryption": {"enabled": True, "key": "%%%"}}, "encryption.key", "base64"),
+        ({"encryption": {"enabled": True, "algorithm": "aes-128-gcm", "key": KEY32}},
+         "encryption.key", "16-byte key; this one has 32 bytes"),
+        ({"authentication": {"type": "basic", "username": "u"}}, "authentication.password",
+         "required"),
+        ({"authentication": {"type": "basic", "username": "a:b", "password": "p"}},
+         "authentication.username", "':'"),
+        ({"authentication": {"type": "bearer"}}, "authentication.token", "required"),
+        ({"authentication": {"type": "bearer", "token": "a\r\nX: y"}}, "authentication.token",
+         "CR"),
+        ({"authentication": {"type": "oauth2_client_credentials", "token_url": "ftp://x",
+                             "client_id": "c", "client_secret": "s"}},
+         "authentication.token_url", "absolute http(s)"),
+        ({"authentication": {"type": "oauth2_client_credentials"}}, "authentication.client_id",
+         "required"),
+        ({"required_options": {"enabled": True}}, "required_options.variables", "at least one"),
+        ({"required_options": {"enabled": True, "variables": ["wamid"]}},
+         "required_options.variables", "unknown variable 'wamid'"),
+        ({"max_age": "soon"}, "max_age", "invalid duration"),
+        ({"max_age": "0s"}, "max_age", "greater than zero"),
+    ],
+)  # fmt: skip
+def test_invalid(overrides: dict[str, Any], field: str, message: str) -> None:
+    errors = validate_profile(spec(**overrides))
+    assert field in fields_of(errors), errors
+    assert any(message in e.message for e in errors if e.field == field), errors
+
+
+def test_unknown_variable_lists_the_valid_ones_sorted() -> None:
+    errors = validate_profile(spec(body='{"a": "{{foo}}"}'))
+    assert len(errors) == 1
+    listed = errors[0].message.split("valid variables: ")[1].split(", ")
+    assert listed == sorted(listed)
+    assert {"message_id", "dlr_status", "event_id", "attempt", "is_test"} <= set(listed)
+
+
+def test_default_channel_has_only_envelope_variables() -> None:
+    errors = validate_profile(
+        spec(channel="default", events=[], query_params={"msg": "{{message_id}}"})
+    )
+    assert fields_of(errors) == ["query_params.msg", "body", "body", "body"]
+
+
+def test_every_error_is_reported_at_once() -> None:
+    errors = validate_profile(
+        spec(method="PUT", max_age="x", authentication={"type": "bearer"}, headers={"A": "{{z}}"})
+    )
+    assert set(fields_of(errors)) >= {"method", "max_age", "authentication.token", "headers.A"}
