@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     breaker_open: str = "30s"
     shutdown_grace: str = "10s"
     commit_interval: str = "150ms"
+    # Consumer-group session timeout: how soon a crashed member's partitions move on.
+    consumer_session_timeout: str = "10s"
 
     @field_validator("retry_schedule")
     @classmethod
@@ -70,6 +72,7 @@ class Settings(BaseSettings):
         "breaker_open",
         "shutdown_grace",
         "commit_interval",
+        "consumer_session_timeout",
     )
     @classmethod
     def _check_duration(cls, value: str) -> str:
@@ -133,6 +136,10 @@ class Settings(BaseSettings):
     @property
     def smtp_timeout_s(self) -> float:
         return parse_duration(self.smtp_timeout)
+
+    @property
+    def consumer_session_timeout_s(self) -> float:
+        return parse_duration(self.consumer_session_timeout)
 
     def master_key_bytes(self) -> bytes:
         if self.master_key is None:
