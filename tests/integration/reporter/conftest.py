@@ -148,3 +148,48 @@ def smtp_server() -> Iterator[tuple[Mailbox, int]]:
 
 def json_value(outcome: Outcome) -> bytes:
     return orjson.dumps(outcome.model_dump(mode="json"))
+
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+class Client:
+    """A tiny client for the profile-api running in this test, as one account."""
+
+    def __init__(self, base: str, session: Any, key: str | None, account: str | None) -> None:
+        self.base, self.session, self.key, self.account = base, session, key, account
+
+    async def call(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        headers = {"api-key": self.key} if self.key else {}
+        async with self.session.request(
+            method, self.base + path, json=json, params=params, headers=headers
+        ) as response:
+            raw = await response.read()
+            return response.status, orjson.loads(raw) if raw else None
+
+    async def new_account(self) -> Client:
+        async with self.session.post(
+            self.base + "/v1/accounts", json={"name": "reporter-test"}, headers=ADMIN
+        ) as response:
+            assert response.status == 201
+            body = await response.json()
+        return Client(self.base, self.session, body["api_key"], body["id"])
+
+
+@pytest.fixture
+async def api_server(topics: Settings) -> AsyncIterator[Client]:
+    import aiohttp
+    from aiohttp import web
+    from profile_api.app import create_app
+
+    runner = web.AppRunner(create_app(topics), access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Client(f"http://127.0.0.1:{port}", session, None, None)
+    finally:
+        await runner.cleanup()

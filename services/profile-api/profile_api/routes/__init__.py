@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from profile_api.routes import accounts, channels, profiles
+from profile_api.routes import accounts, channels, deliveries, profiles, reports
 
 MODULES: tuple[ModuleType, ...] = (
     accounts,
     profiles,
     channels,
+    deliveries,
+    reports,
 )
