@@ -43,5 +43,11 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## demo: with `make run` going in another terminal, play the gateways and watch callbacks arrive
+## (options: make demo DEMO_ARGS="--rate 200 --duration 30 --failure-share 0.2 --seed 7")
+DEMO_ARGS ?= --rate 50 --duration 60 --failure-share 0.05
+demo: $(STAMP)
+	$(BIN)/python -m callbacks.simulator $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) .devstack .mypy_cache .ruff_cache .pytest_cache build *.egg-info
