@@ -105,10 +105,11 @@ def render_url(
     base, path, query = url_templates(url)
     rendered = base + render(path, variables, "url_path", transform=transform)
     pairs = [render(query, variables, "url_query", transform=transform)] if query.source else []
-    pairs.extend(
-        f"{quote(name, safe='')}={render(value, variables, 'url_query', transform=transform)}"
-        for name, value in query_params.items()
-    )
+    # A parameter's whole value (its literal text too) is data, so it is rendered
+    # verbatim and then percent-encoded as one; the URL's own query is the user's text.
+    for name, value in query_params.items():
+        text = render(value, variables, "text", transform=transform)
+        pairs.append(f"{quote(name, safe='')}={quote(text, safe='')}")
     return f"{rendered}?{'&'.join(pairs)}" if pairs else rendered
 
 

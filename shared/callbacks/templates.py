@@ -50,6 +50,8 @@ class Placeholder:
     expression: str
     path: tuple[PathStep, ...]
     in_json_string: bool
+    # The name when the path is a bare name (the common case): one dict lookup.
+    simple: str | None = None
 
     @property
     def root(self) -> str:
@@ -60,9 +62,14 @@ class Placeholder:
 class Template:
     source: str
     parts: tuple[str | Placeholder, ...] = field(init=False, repr=False, compare=False)
+    # The source itself when it holds no placeholder: rendering is then a no-op.
+    static: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "parts", _parse(self.source))
+        parts = _parse(self.source)
+        object.__setattr__(self, "parts", parts)
+        has_placeholder = any(isinstance(p, Placeholder) for p in parts)
+        object.__setattr__(self, "static", None if has_placeholder else self.source)
 
     @property
     def variable_names(self) -> frozenset[str]:
@@ -102,7 +109,9 @@ def _parse(source: str) -> tuple[str | Placeholder, ...]:
             raise TemplateError(
                 f"invalid placeholder {{{{{expression}}}}}: use a name, name.field or name[0]"
             )
-        parts.append(Placeholder(expression, _split_path(expression), in_string))
+        path = _split_path(expression)
+        simple = expression if len(path) == 1 else None
+        parts.append(Placeholder(expression, path, in_string, simple))
         pos = end + 2
 
 
@@ -208,23 +217,26 @@ def render(
     JSON are inserted as JSON; elsewhere as their compact JSON text, escaped.
     """
     compiled = template if isinstance(template, Template) else compile_template(template)
-    is_json = context == "json"
-    escape = None if is_json else _ESCAPES[context]
-    out: list[str] = []
-    for part in compiled.parts:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        value = _lookup(variables, part.path)
-        if value is not None and transform is not None:
-            value = transform(value_text(value))
-        if escape is not None:
-            out.append(escape(value_text(value)))
-        elif part.in_json_string:
-            out.append(_json_string_content(value_text(value)))
-        else:
-            out.append(_json(value))
-    rendered = "".join(out)
+    rendered = compiled.static
+    if rendered is None:
+        escape = _ESCAPES.get(context)  # None for json
+        out: list[str] = []
+        append = out.append
+        for part in compiled.parts:
+            if isinstance(part, str):
+                append(part)
+                continue
+            name = part.simple
+            value = variables.get(name) if name is not None else _lookup(variables, part.path)
+            if value is not None and transform is not None:
+                value = transform(value_text(value))
+            if escape is not None:
+                append(escape(value_text(value)))
+            elif part.in_json_string:
+                append(_json_string_content(value_text(value)))
+            else:
+                append(_json(value))
+        rendered = "".join(out)
     if context == "header" and ("\r" in rendered or "\n" in rendered):
         raise HeaderInjection("header value contains CR or LF")
     return rendered
