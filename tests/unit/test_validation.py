@@ -1,12 +1,17 @@
 import base64
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from callbacks.models.profiles import ProfileSpec
+from callbacks.catalog import sample_values
+from callbacks.models.profiles import ProfileRecord, ProfileSpec
+from callbacks.request import build_request
 from callbacks.validation import FieldError, validate_profile
 
 KEY32 = base64.b64encode(b"k" * 32).decode()
 KEY16 = base64.b64encode(b"k" * 16).decode()
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def spec(**overrides: Any) -> ProfileSpec:
@@ -71,7 +76,20 @@ def test_contract_example_is_valid() -> None:
     ],
 )  # fmt: skip
 def test_valid(overrides: dict[str, Any]) -> None:
-    assert validate_profile(spec(**overrides)) == []
+    profile = spec(**overrides)
+    assert validate_profile(profile) == []
+    # What validation accepts, the request builder renders.
+    record = ProfileRecord.model_validate(
+        {**profile.model_dump(), "id": "p", "account_id": "a", "created_at": NOW,
+         "updated_at": NOW}
+    )  # fmt: skip
+    variables = sample_values(profile.channel, profile.events)
+    request = build_request(
+        record, variables, delivery_id="d", timestamp=1, signing_secrets=[], auth_header=None
+    )
+    assert request.url.startswith("https://")
+    if profile.body_type == "json" and request.body:
+        json.loads(request.body)
 
 
 @pytest.mark.parametrize(
