@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from profile_api.routes import accounts, channels, deliveries, profiles, reports
+from profile_api.routes import accounts, channels, deliveries, profiles, reports, web
 
 MODULES: tuple[ModuleType, ...] = (
     accounts,
@@ -19,4 +19,5 @@ MODULES: tuple[ModuleType, ...] = (
     channels,
     deliveries,
     reports,
+    web,
 )

@@ -1,0 +1,156 @@
+// The delivery log of one profile (contract §7): its latest callbacks with status and
+// attempts, each one's attempts on demand, and a redeliver button.
+
+import { api } from "./api.js";
+import { announce, formatDate, h, replaceChildren } from "./dom.js";
+
+const PAGE_SIZE = 20;
+
+const deliveryId = (row) => row.delivery_id || row.id;
+const attemptCount = (row) => row.attempts_count ?? row.attempt ?? (Array.isArray(row.attempts) ? row.attempts.length : row.attempts);
+const lastAt = (row) => row.last_attempted_at || row.attempted_at || row.updated_at;
+
+function statusBadge(status) {
+  const kind = status === "delivered" ? "ok" : status === "failed" ? "danger" : "muted";
+  return h("span", { class: `badge ${kind}`, text: status || "unknown" });
+}
+
+function attemptsTable(delivery) {
+  const attempts = Array.isArray(delivery.attempts) ? delivery.attempts : [];
+  if (!attempts.length) return h("p", { class: "hint", text: "No attempts recorded." });
+  return h(
+    "table",
+    { class: "attempts" },
+    h("caption", { text: "Attempts" }),
+    h("thead", {}, h("tr", {}, ["Attempt", "When", "Status", "HTTP", "Latency", "Error"].map((t) => h("th", { scope: "col", text: t })))),
+    h(
+      "tbody",
+      {},
+      attempts.map((a) =>
+        h(
+          "tr",
+          {},
+          h("td", { "data-label": "Attempt", text: a.attempt }),
+          h("td", { "data-label": "When", text: formatDate(a.attempted_at) }),
+          h("td", { "data-label": "Status" }, statusBadge(a.status)),
+          h("td", { "data-label": "HTTP", text: a.http_status ?? "—" }),
+          h("td", { "data-label": "Latency", text: a.latency_ms == null ? "—" : `${Math.round(a.latency_ms)} ms` }),
+          h("td", { "data-label": "Error", text: a.error || "" }),
+        ),
+      ),
+    ),
+  );
+}
+
+function deliveryRow(row) {
+  const id = deliveryId(row);
+  const detailRow = h("tr", { class: "detail", hidden: true }, h("td", { colspan: 7 }));
+  const toggle = h("button", {
+    type: "button",
+    class: "button small secondary",
+    "aria-expanded": "false",
+    "aria-label": `Attempts of ${id}`,
+    text: "Attempts",
+    onclick: async () => {
+      const open = toggle.getAttribute("aria-expanded") === "true";
+      toggle.setAttribute("aria-expanded", String(!open));
+      detailRow.hidden = open;
+      if (open) return;
+      try {
+        replaceChildren(detailRow.firstChild, attemptsTable(await api.getDelivery(id)));
+      } catch (error) {
+        replaceChildren(detailRow.firstChild, h("p", { class: "notice error", text: error.message }));
+      }
+    },
+  });
+  const redeliver = h("button", {
+    type: "button",
+    class: "button small secondary",
+    "aria-label": `Redeliver ${id}`,
+    text: "Redeliver",
+    onclick: async () => {
+      redeliver.disabled = true;
+      try {
+        await api.redeliver(id);
+        announce(`Redelivery of ${id} requested.`);
+      } catch (error) {
+        announce(`Redelivery failed: ${error.message}`, "error");
+      } finally {
+        redeliver.disabled = false;
+      }
+    },
+  });
+  return [
+    h(
+      "tr",
+      {},
+      h("td", { "data-label": "Delivery" }, h("code", { text: id })),
+      h("td", { "data-label": "Event", text: row.event || "" }),
+      h("td", { "data-label": "Status" }, statusBadge(row.status)),
+      h("td", { "data-label": "Attempts", text: attemptCount(row) ?? "" }),
+      h("td", { "data-label": "Last HTTP", text: row.http_status ?? "—" }),
+      h("td", { "data-label": "Last attempt", text: formatDate(lastAt(row)) }),
+      h("td", { "data-label": "Actions" }, h("span", { class: "row-actions" }, toggle, redeliver)),
+    ),
+    detailRow,
+  ];
+}
+
+/** Render the delivery log of profile `profileId`. */
+export async function renderDeliveries(root, profileId) {
+  document.title = "Delivery log · Callback Profiles";
+  const heading = h("h1", { tabindex: "-1", text: "Delivery log" });
+  const results = h("section", { "aria-live": "polite", "aria-busy": "true" });
+  const cursors = [null];
+  let page = 0;
+  replaceChildren(
+    root,
+    h("p", { class: "breadcrumb" }, h("a", { href: "#/profiles", text: "Callback Profiles" }), " › ", h("a", { href: `#/profiles/${encodeURIComponent(profileId)}`, text: "Profile" })),
+    heading,
+    h("p", {}, "Latest callbacks of profile ", h("code", { text: profileId }), "."),
+    results,
+  );
+  heading.focus();
+
+  async function load() {
+    let data;
+    try {
+      data = await api.listDeliveries({ profile_id: profileId, limit: PAGE_SIZE, cursor: cursors[page] });
+    } catch (error) {
+      const missing = error.status === 404 || error.status === 405;
+      replaceChildren(results, h("p", { class: `notice ${missing ? "muted" : "error"}`, text: missing ? "Delivery log not available." : error.message }));
+      results.setAttribute("aria-busy", "false");
+      return;
+    }
+    const items = data.items || [];
+    if (data.next_cursor) cursors[page + 1] = data.next_cursor;
+    const pager = h(
+      "nav",
+      { class: "pager", "aria-label": "Pages" },
+      h("button", { type: "button", class: "button secondary", text: "Previous", disabled: page === 0, onclick: () => { page -= 1; load(); } }),
+      h("span", { text: `Page ${page + 1}` }),
+      h("button", { type: "button", class: "button secondary", text: "Next", disabled: !data.next_cursor, onclick: () => { page += 1; load(); } }),
+    );
+    const headers = ["Delivery", "Event", "Status", "Attempts", "Last HTTP", "Last attempt", "Actions"];
+    replaceChildren(
+      results,
+      items.length
+        ? h(
+            "div",
+            { class: "table-wrap" },
+            h(
+              "table",
+              { class: "deliveries" },
+              h("caption", { class: "visually-hidden", text: "Callbacks, newest first" }),
+              h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col", text: t })))),
+              h("tbody", {}, items.map(deliveryRow)),
+            ),
+          )
+        : h("p", { class: "summary", text: "No callbacks delivered for this profile yet." }),
+      pager,
+    );
+    results.setAttribute("aria-busy", "false");
+  }
+
+  await load();
+}
