@@ -86,14 +86,15 @@ class Ingestor:
         producer: AIOKafkaProducer,
         metrics: ReporterMetrics,
         *,
-        group_id: str = GROUP_ID,
+        group_id: str | None = None,
         consumer_options: dict[str, Any] | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._producer = producer
         self._metrics = metrics
-        self._group_id = group_id
+        # The topic prefix namespaces the group too, like every topic name.
+        self._group_id = group_id or f"{settings.topic_prefix}{GROUP_ID}"
         self._consumer_options = consumer_options or {}
         self._topic = settings.topics.outcomes
         self._dead_topic = settings.topics.dead

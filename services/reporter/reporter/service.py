@@ -1,0 +1,82 @@
+"""``Reporter(settings)``: the wiring of the reporter process, and nothing else.
+
+Resources open in order (pool, producer for dead letters, ops server) and close in
+reverse through an ``AsyncExitStack``. The ingest loop and the report schedule run in
+one ``TaskGroup``: if either fails unexpectedly the other is cancelled and the process
+exits, so the orchestrator restarts it instead of running half a reporter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+
+from callbacks.db import create_pool
+from callbacks.health import start_ops_server
+from callbacks.kafka import make_producer
+from callbacks.logging import get_logger
+from callbacks.settings import Settings
+from prometheus_client import CollectorRegistry
+
+from reporter.ingest import Ingestor
+from reporter.metrics import ReporterMetrics
+from reporter.schedule import Scheduler
+
+log = get_logger(__name__)
+
+READY_TIMEOUT_S = 2.0
+
+
+class Reporter:
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = ReporterMetrics(self.registry)
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        """Signal handler: finish the current batch or send, then stop."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        settings = self.settings
+        async with contextlib.AsyncExitStack() as stack:
+            pool = await create_pool(settings.require_database_url(), max_size=5)
+            stack.push_async_callback(pool.close)
+            producer = make_producer(settings)
+            await producer.start()
+            stack.push_async_callback(producer.stop)
+
+            async def ready() -> dict[str, bool]:
+                return {
+                    "database": await _check(pool.fetchval("SELECT 1")),
+                    "broker": await _check(producer.client.fetch_all_metadata()),
+                }
+
+            runner = await start_ops_server(
+                self.registry, ready, settings.api_host, settings.reporter_metrics_port
+            )
+            stack.push_async_callback(runner.cleanup)
+            ingestor = Ingestor(settings, pool, producer, self.metrics)
+            scheduler = Scheduler(settings, pool, self.metrics)
+            log.info("reporter_started", replica=scheduler.replica)
+            async with asyncio.TaskGroup() as group:
+                ingest = group.create_task(ingestor.run(), name="reporter-ingest")
+                schedule = group.create_task(scheduler.run(), name="reporter-schedule")
+                await self._stop.wait()
+                ingest.cancel()
+                schedule.cancel()
+            log.info("reporter_stopped")
+
+
+async def _check(probe: Awaitable[object]) -> bool:
+    """True if ``probe`` finishes in time without error (any failure means not ready)."""
+    try:
+        await asyncio.wait_for(probe, READY_TIMEOUT_S)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - /readyz reports it; the log says why
+        log.warning("readiness_check_failed", error=repr(exc))
+        return False
+    return True
