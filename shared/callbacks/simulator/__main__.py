@@ -53,6 +53,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add("--api-key", help="use this account's key instead of creating an account")
     add("--account-id", help="the account of --api-key (make run prints it)")
     add("--bootstrap", default=settings.kafka_bootstrap, help="Kafka bootstrap servers")
+    add("--topic-prefix", default=settings.topic_prefix, help="namespace of every topic")
     add("--rate", type=float, default=50.0, help="events per second (default 50)")
     add("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
     add("--max-events", type=int, default=100_000, help="stop after this many events")
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     args = build_parser(settings).parse_args(argv)
     configure_logging("console", "warning")
-    settings = settings.model_copy(update={"kafka_bootstrap": args.bootstrap})
+    settings = settings.model_copy(
+        update={"kafka_bootstrap": args.bootstrap, "topic_prefix": args.topic_prefix}
+    )
     options = DemoOptions(
         api_url=args.api_url,
         admin_token=args.admin_token,

@@ -91,9 +91,11 @@ class DemoStats:
         return Counter(self.outcome_status.values())
 
     def settled(self) -> bool:
-        """Every callback expected arrived with a 2xx or ended failed."""
+        """Every callback expected arrived with a 2xx or ended failed, and the outcome
+        records (published after the receiver answered) have caught up."""
         counts = self.outcome_counts()
-        return len(self._delivered) + counts["failed"] >= self.expected_deliveries
+        arrived = len(self._delivered) + counts["failed"] >= self.expected_deliveries
+        return arrived and counts["delivered"] >= len(self._delivered)
 
     def progress_line(self, elapsed_s: float) -> str:
         counts = self.outcome_counts()
