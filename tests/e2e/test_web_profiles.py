@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,24 +254,75 @@ async def test_a_disabled_profile_says_why(
     await expect(page.get_by_role("note")).to_contain_text("410 Gone")
 
 
-async def test_delivery_log_lists_callbacks_or_says_it_is_not_available(
-    page: Page, web_api: WebApi, api_key: str
+async def test_delivery_log_shows_callbacks_attempts_and_redelivers(
+    page: Page, web_api: WebApi, api_key: str, db_pool: Any
 ) -> None:
     profile = await create(
         web_api, api_key, title="Logged", url="https://log.example/h", method="GET"
     )
-    async with web_api.session.get(
-        f"{web_api.url}/v1/deliveries",
-        params={"profile_id": profile["id"]},
-        headers={"api-key": api_key},
-    ) as response:
-        route_exists = response.status != 404
+    # The reporter writes these tables from outcome records; write two callbacks directly.
+    account = await db_pool.fetchval(
+        "SELECT account_id FROM callback_profiles WHERE id = $1", profile["id"]
+    )
+    suffix = profile["id"][:8]
+    failed, delivered = f"dlv-failed-{suffix}", f"dlv-ok-{suffix}"
+    now = datetime.now(UTC)
+    for delivery_id, attempt, status, http, topic in (
+        (failed, 2, "failed", 500, "sms.send"),
+        (delivered, 1, "delivered", 200, None),
+    ):
+        await db_pool.execute(
+            """INSERT INTO deliveries (delivery_id, account_id, profile_id, event_id, event,
+                   channel, attempt, attempt_id, status, final, http_status, error, latency_ms,
+                   first_attempted_at, last_attempted_at, source_topic, source_partition,
+                   source_offset)
+               VALUES ($1, $2, $3, $4, 'sms.send', 'sms', $5, $6, $7, true, $8, NULL, 12.5,
+                   $9, $9, $10, 0, 0)""",
+            delivery_id,
+            account,
+            uuid.UUID(profile["id"]),
+            f"evt-{delivery_id}",
+            attempt,
+            f"{delivery_id}-a{attempt}",
+            status,
+            http,
+            now,
+            topic,
+        )
+    for attempt, status, http in ((1, "retrying", 503), (2, "failed", 500)):
+        await db_pool.execute(
+            """INSERT INTO delivery_attempts (attempt_id, delivery_id, event_id, account_id,
+                   profile_id, channel, event, attempt, status, final, http_status, error,
+                   latency_ms, attempted_at)
+               VALUES ($1, $2, $3, $4, $5, 'sms', 'sms.send', $6, $7, $8, $9, $10, 10, $11)""",
+            f"{failed}-a{attempt}",
+            failed,
+            f"evt-{failed}",
+            account,
+            uuid.UUID(profile["id"]),
+            attempt,
+            status,
+            attempt == 2,
+            http,
+            f"HTTP {http}",
+            now,
+        )
+
     await sign_in(page, web_api.url, api_key)
     await page.get_by_role("link", name="Delivery log of Logged").click()
     await expect(page.get_by_role("heading", name="Delivery log")).to_be_visible()
-    expected = (
-        "No callbacks delivered for this profile yet."
-        if route_exists
-        else ("Delivery log not available.")
-    )
-    await expect(page.locator("#main").get_by_text(expected)).to_be_visible()
+    rows = page.locator("table.deliveries > tbody > tr:not(.detail)")
+    await expect(rows).to_have_count(2)
+    failed_row = rows.filter(has_text=failed)
+    await expect(failed_row).to_contain_text("failed")
+    await expect(failed_row.locator("td[data-label='Attempts']")).to_have_text("2")
+    await expect(failed_row.locator("td[data-label='Last HTTP']")).to_have_text("500")
+
+    await page.get_by_role("button", name=f"Attempts of {failed}").click()
+    attempts = page.locator("table.attempts tbody tr")
+    await expect(attempts).to_have_count(2)
+    await expect(attempts.first).to_contain_text("503")
+
+    await expect(page.get_by_role("button", name=f"Redeliver {delivered}")).to_be_disabled()
+    await page.get_by_role("button", name=f"Redeliver {failed}").click()
+    await expect(page.locator("#status")).to_have_text(f"Redelivery of {failed} requested.")

@@ -68,6 +68,8 @@ function deliveryRow(row) {
     class: "button small secondary",
     "aria-label": `Redeliver ${id}`,
     text: "Redeliver",
+    disabled: row.retryable === false,
+    title: row.retryable === false ? "The position of this event is unknown, so it cannot be delivered again." : null,
     onclick: async () => {
       redeliver.disabled = true;
       try {
@@ -76,7 +78,7 @@ function deliveryRow(row) {
       } catch (error) {
         announce(`Redelivery failed: ${error.message}`, "error");
       } finally {
-        redeliver.disabled = false;
+        redeliver.disabled = row.retryable === false;
       }
     },
   });
