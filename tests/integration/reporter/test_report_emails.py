@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from pydantic import SecretStr
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
 from reporter.schedule import Scheduler
@@ -325,3 +326,46 @@ async def test_send_now_reports_the_period_so_far_without_blocking_the_schedule(
 
 async def _count(mailbox: Mailbox, recipient: str, expected: int) -> bool:
     return len(to(mailbox, recipient)) >= expected
+
+
+# The test relay takes AUTH without TLS (no certificate here); aiosmtpd warns about that.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_login_when_credentials_are_configured(
+    topics: Settings, pool: asyncpg.Pool, metrics: ReporterMetrics
+) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    mailbox = Mailbox()
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(
+        server: object, session: object, envelope: object, mechanism: str, data: object
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret")
+
+    port = free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        account = await create_account(pool)
+        await _seed_week(pool, account)
+        recipient = f"{uuid.uuid4().hex[:8]}@example.com"
+        await enable(pool, account, recipient)
+        settings = mail_settings(topics, port).model_copy(
+            update={"smtp_username": "reporter", "smtp_password": SecretStr("s3cret")}
+        )
+        await Scheduler(settings, pool, metrics, close_grace_s=0).tick(NOW)
+    finally:
+        controller.stop()
+    assert len(to(mailbox, recipient)) == 1
+    assert (b"reporter", b"s3cret") in logins
