@@ -3,11 +3,14 @@ README promises (health checks, start order, Prometheus and Grafana provisioning
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from typing import Any
 
 import pytest
 import yaml
+from callbacks.settings import Settings
 
 from tests.deploy.tools import COMPOSE, DASHBOARD, DEPLOY, ROOT, run, venv_tool
 
@@ -81,3 +84,30 @@ def test_prometheus_and_grafana_are_provisioned(compose: dict[str, Any]) -> None
     dashboard = json.loads(DASHBOARD.read_text("utf-8"))
     default = dashboard["templating"]["list"][0]["current"]["value"]
     assert default == datasource["uid"]
+
+
+def _interpolate(value: str) -> str:
+    """Compose's ``${VAR:-default}`` and ``${VAR:?message}``, as an operator's .env would
+    fill them: defaults as written, required ones with a valid stand-in."""
+    stand_ins = {
+        "CALLBACKS_MASTER_KEY": base64.b64encode(bytes(32)).decode(),
+        "CALLBACKS_ADMIN_TOKEN": "token",
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        name, op, rest = match.group(1), match.group(2), match.group(3)
+        return rest if op == ":-" else stand_ins[name]
+
+    return re.sub(r"\$\{([A-Z0-9_]+)(:-|:\?)([^}]*)\}", replace, value)
+
+
+def test_service_environment_is_valid_settings(compose: dict[str, Any]) -> None:
+    env = compose["services"]["dispatcher"]["environment"]
+    values = {k: _interpolate(str(v)) for k, v in env.items()}
+    known = {f"CALLBACKS_{name.upper()}" for name in Settings.model_fields}
+    assert not values.keys() - known, sorted(values.keys() - known)
+    settings = Settings.model_validate(
+        {k.removeprefix("CALLBACKS_").lower(): v for k, v in values.items()}
+    )
+    assert settings.allow_private_targets is False
+    assert settings.master_key_bytes() == bytes(32)
