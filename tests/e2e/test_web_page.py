@@ -85,3 +85,24 @@ async def test_phone_width_stacks_the_list_and_the_form_without_sideways_scroll(
     assert form_box
     assert picker_box
     assert picker_box["y"] >= form_box["y"] + form_box["height"] - 1  # stacked, not beside
+
+
+async def test_keyboard_alone_signs_in_and_reaches_the_form_with_visible_focus(
+    page: Page, web_api: WebApi, api_key: str
+) -> None:
+    await page.goto(web_api.url)
+    await expect(page.get_by_label("API key")).to_be_focused()
+    await page.keyboard.type(api_key)
+    await page.keyboard.press("Enter")
+    heading = page.get_by_role("heading", name="Callback Profiles", level=1)
+    await expect(heading).to_be_focused()  # each view moves focus to its heading
+
+    await page.keyboard.press("Tab")
+    add_new = page.get_by_role("link", name="Add New")
+    await expect(add_new).to_be_focused()
+    outline = "el => getComputedStyle(el).outlineStyle"
+    assert await add_new.evaluate(outline) == "solid"  # focus is visible
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Add callback profile")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("Title", exact=True)).to_be_focused()

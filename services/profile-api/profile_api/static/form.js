@@ -61,10 +61,10 @@ function checkboxGroup(legend, path, items, checked, { disabled = false, note = 
     { class: "checks", "data-field": path, "aria-describedby": error.id, disabled },
     h("legend", { text: legend }),
     note ? h("p", { class: "hint", text: note }) : null,
-    items.map(([value, label, hint]) => {
+    h("div", { class: items.length > 8 ? "check-list many" : "check-list" }, items.map(([value, label, hint]) => {
       const input = h("input", { type: "checkbox", value, checked: checked.includes(value), id: nextId("chk") });
       return h("div", { class: "check" }, input, h("label", { for: input.id }, h("span", { text: label }), hint ? h("span", { class: "hint", text: ` ${hint}` }) : null));
-    }),
+    })),
     error,
   );
   return { el: set, values: () => [...set.querySelectorAll("input:checked")].map((i) => i.value) };
