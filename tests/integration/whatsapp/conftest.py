@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest
+from aiohttp import web
 from callbacks.kafka import make_producer
 from callbacks.models.profiles import ProfileRecord
 from callbacks.settings import Settings
 from callbacks.simulator.events import Gateway, GatewayEvent
 
 from tests.integration.dispatcher.conftest import ACCOUNT, make_profile
-from tests.integration.dispatcher.sink import Sink
+from tests.integration.dispatcher.sink import Received, Sink
 
 
 @pytest.fixture
@@ -25,9 +26,26 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"consumer_session_timeout": "2s"})
 
 
+class RawSink(Sink):
+    """The dispatcher tests' sink, also keeping each request's target exactly as it
+    arrived on the wire (aiohttp's ``query_string`` is already decoded), by webhook-id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw_targets: dict[str, str] = {}
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.raw_targets[request.headers.get("webhook-id", "")] = request.raw_path
+        return await super()._handle(request)
+
+    def raw_query(self, got: Received) -> str:
+        target = self.raw_targets[got.header("webhook-id") or ""]
+        return target.partition("?")[2]
+
+
 @pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    server = Sink()
+async def sink() -> AsyncIterator[RawSink]:
+    server = RawSink()
     await server.start()
     try:
         yield server
