@@ -30,8 +30,14 @@ from reporter.outcome_store import BatchResult, write_batch
 log = get_logger(__name__)
 
 GROUP_ID = "callbacks-reporter"
-DEAD_REASON_HEADER = "reason"
-DEAD_SOURCE_HEADER = "source"
+# Dead-letter headers as the dispatcher writes them: a reason kind, the detail, and
+# where the record came from (original key and value are kept as they were).
+DEAD_REASON = "invalid_outcome"
+H_REASON = "cb-reason"
+H_ERROR = "cb-error"
+H_SOURCE_TOPIC = "cb-source-topic"
+H_SOURCE_PARTITION = "cb-source-partition"
+H_SOURCE_OFFSET = "cb-source-offset"
 _RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -171,18 +177,18 @@ class Ingestor:
                 partition=record.partition,
                 offset=record.offset,
             )
-            self._metrics.dead_letters.labels(reason="invalid_outcome").inc()
+            self._metrics.dead_letters.labels(reason=DEAD_REASON).inc()
             futures.append(
                 await self._producer.send(
                     self._dead_topic,
                     value=record.value,
                     key=record.key,
                     headers=[
-                        (DEAD_REASON_HEADER, item.reason.encode()),
-                        (
-                            DEAD_SOURCE_HEADER,
-                            f"{record.topic}/{record.partition}/{record.offset}".encode(),
-                        ),
+                        (H_REASON, DEAD_REASON.encode()),
+                        (H_ERROR, item.reason.encode()),
+                        (H_SOURCE_TOPIC, record.topic.encode()),
+                        (H_SOURCE_PARTITION, str(record.partition).encode()),
+                        (H_SOURCE_OFFSET, str(record.offset).encode()),
                     ],
                 )
             )

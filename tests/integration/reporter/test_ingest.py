@@ -125,7 +125,10 @@ async def test_batch_is_stored_with_latest_state_and_counters_and_replay_changes
     finally:
         await dead.stop()
     assert record.value == b"{not json"
-    assert dict(record.headers)["reason"].startswith(b"record: Invalid JSON")
+    headers = dict(record.headers)
+    assert headers["cb-reason"] == b"invalid_outcome"
+    assert headers["cb-error"].startswith(b"record: Invalid JSON")
+    assert headers["cb-source-topic"] == topics.topics.outcomes.encode()
     assert (
         metrics.registry.get_sample_value(
             "callbacks_dead_letters_total", {"reason": "invalid_outcome"}
