@@ -119,7 +119,7 @@ function profileRow(profile) {
     ),
     cell("Status", statusCell(profile)),
     cell(
-      "Delivery log",
+      "Deliveries",
       h("a", {
         href: `#/profiles/${encodeURIComponent(profile.id)}/deliveries`,
         class: "button small secondary",
@@ -131,7 +131,7 @@ function profileRow(profile) {
 }
 
 function profileTable(items) {
-  const headers = ["Title", "Channel", "Method", "URL host", "Created", "Profile ID", "Status", "Delivery log"];
+  const headers = ["Title", "Channel", "Method", "URL host", "Created", "Profile ID", "Status", "Deliveries"];
   return h(
     "table",
     { class: "profiles" },
