@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import re
+import shutil
+import sys
+import zipfile
+from pathlib import Path
 
 from tests.deploy.tools import DOCKERFILE, ROOT, run, venv_tool
+
+SERVICE_MODULES = ("profile_api", "dispatcher", "reporter")
+PACKAGE_DIRS = (
+    "shared/callbacks",
+    "services/profile-api/profile_api",
+    "services/dispatcher/dispatcher",
+    "services/reporter/reporter",
+)
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -22,15 +34,40 @@ def test_image_is_multi_stage_non_root_and_ships_every_service() -> None:
     copied = set(re.findall(r"^COPY (\S+) ", text, re.MULTILINE))
     assert {"pyproject.toml", "shared", "services"} <= copied
     # The packages the services are started from are where the install picks them up.
-    for module_dir in (
-        "shared/callbacks",
-        "services/profile-api/profile_api",
-        "services/dispatcher/dispatcher",
-        "services/reporter/reporter",
-    ):
+    for module_dir in PACKAGE_DIRS:
         assert (ROOT / module_dir).is_dir(), module_dir
     ignored = (ROOT / ".dockerignore").read_text("utf-8").split()
     for needed in ("pyproject.toml", "shared", "services"):
         assert needed not in ignored
     assert ".venv" in ignored
     assert ".git" in ignored
+
+
+def test_the_image_install_carries_every_runtime_file(tmp_path: Path) -> None:
+    """The build stage runs ``pip install .`` on the Docker context: build that wheel from
+    a copy of the same files and check that every service entry point and every non-Python
+    file of the packages (migrations, static web files, templates) is inside. An editable
+    install would hide a file missing from package-data; the image would not."""
+    context = tmp_path / "context"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    context.mkdir()
+    shutil.copy2(ROOT / "pyproject.toml", context)
+    for folder in ("shared", "services"):
+        shutil.copytree(ROOT / folder, context / folder, ignore=ignore)
+    result = run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), "."],
+        cwd=context,
+        timeout_s=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    expected = {"callbacks/__main__.py"} | {f"{m}/__main__.py" for m in SERVICE_MODULES}
+    for package_dir in PACKAGE_DIRS:
+        source = ROOT / package_dir
+        for path in source.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                expected.add(f"{source.name}/{path.relative_to(source).as_posix()}")
+    assert not expected - shipped, sorted(expected - shipped)
+    assert not any(name.startswith(("tests/", "bench/")) for name in shipped)

@@ -43,10 +43,12 @@ def venv_tool(name: str) -> str:
     return str(path)
 
 
-def run(argv: list[str], *, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], *, timeout_s: float = 60.0, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     """Run a tool; the caller asserts on the result, which carries its output."""
     return subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=ROOT
+        argv, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=cwd
     )
 
 
