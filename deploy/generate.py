@@ -76,8 +76,8 @@ ROWS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
                 "Share of delivery attempts answered with a 2xx (alert below 90%).",
                 (
                     (
-                        f'sum(rate(callbacks_deliveries_total{{outcome="delivered"}}[{RATE}]))'
-                        f" / sum(rate(callbacks_deliveries_total[{RATE}]))",
+                        f'(sum(rate(callbacks_deliveries_total{{outcome="delivered"}}[{RATE}]))'
+                        f" or vector(0)) / sum(rate(callbacks_deliveries_total[{RATE}]))",
                         "success ratio",
                     ),
                 ),
