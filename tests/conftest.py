@@ -8,11 +8,14 @@ other's records.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 from callbacks.db import create_pool, migrate
 from callbacks.devstack.broker import Broker
@@ -73,8 +76,18 @@ def kafka_bootstrap(request: pytest.FixtureRequest, broker: Broker | None) -> st
 
 @pytest.fixture(scope="session")
 async def migrated_database(database_url: str) -> str:
-    await migrate(database_url)
-    return database_url
+    # PostgreSQL listens a moment before it accepts connections ("the database system is
+    # starting up"); on a loaded machine that window is wide enough to fail the first
+    # connect, so retry that one error until a deadline.
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            await migrate(database_url)
+            return database_url
+        except asyncpg.CannotConnectNowError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

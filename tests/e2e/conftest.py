@@ -45,7 +45,7 @@ SCREENSHOT_DIR_ENV = "CALLBACKS_SCREENSHOT_DIR"
 
 
 @pytest.fixture(scope="session")
-def chromium() -> str:
+def web_chromium() -> str:
     """The system Chromium; installed with apt once per session when it is missing."""
     if not Path(CHROMIUM).exists():
         apt = shutil.which("apt-get")
@@ -58,10 +58,10 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-async def browser(chromium: str) -> AsyncIterator[Browser]:
+async def web_browser(web_chromium: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+            executable_path=web_chromium, args=CHROMIUM_ARGS, headless=True
         )
         try:
             yield launched
@@ -130,7 +130,7 @@ async def web_api(
 
 
 @pytest.fixture
-async def api_key(web_api: WebApi) -> str:
+async def web_api_key(web_api: WebApi) -> str:
     return await web_api.new_account()
 
 
@@ -162,21 +162,21 @@ async def _open_page(browser: Browser, viewport: dict[str, int]) -> AsyncIterato
 
 
 @pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
+async def web_page(web_browser: Browser) -> AsyncIterator[Page]:
     """A desktop-width page (1280 px) in a fresh browser context."""
-    async for opened in _open_page(browser, DESKTOP):
+    async for opened in _open_page(web_browser, DESKTOP):
         yield opened
 
 
 @pytest.fixture
-async def phone_page(browser: Browser) -> AsyncIterator[Page]:
+async def web_phone_page(web_browser: Browser) -> AsyncIterator[Page]:
     """A phone-width page (390 px) in a fresh browser context."""
-    async for opened in _open_page(browser, PHONE):
+    async for opened in _open_page(web_browser, PHONE):
         yield opened
 
 
 @pytest.fixture(scope="session")
-def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def web_screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     given = os.environ.get(SCREENSHOT_DIR_ENV)
     folder = Path(given) if given else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
@@ -192,7 +192,7 @@ class Sink:
 
 
 @pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
+async def web_sink() -> AsyncIterator[Sink]:
     port = free_port()
     recorded = Sink(f"http://127.0.0.1:{port}")
 

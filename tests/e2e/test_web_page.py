@@ -37,45 +37,45 @@ async def test_page_is_served_with_a_strict_policy_and_no_key(web_api: WebApi) -
 
 
 async def test_sign_in_refuses_a_wrong_key_then_keeps_the_right_one_for_the_tab(
-    page: Page, web_api: WebApi, api_key: str
+    web_page: Page, web_api: WebApi, web_api_key: str
 ) -> None:
-    await page.goto(web_api.url)
-    await page.get_by_label("API key").fill("cbk_not-a-key")
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("alert")).to_have_text("That API key was not accepted.")
+    await web_page.goto(web_api.url)
+    await web_page.get_by_label("API key").fill("cbk_not-a-key")
+    await web_page.get_by_role("button", name="Sign in").click()
+    await expect(web_page.get_by_role("alert")).to_have_text("That API key was not accepted.")
 
-    await page.get_by_label("API key").fill(api_key)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="Callback Profiles", level=1)).to_be_visible()
-    assert await page.evaluate("sessionStorage.getItem('callbacks.apiKey')") == api_key
+    await web_page.get_by_label("API key").fill(web_api_key)
+    await web_page.get_by_role("button", name="Sign in").click()
+    await expect(web_page.get_by_role("heading", name="Callback Profiles", level=1)).to_be_visible()
+    assert await web_page.evaluate("sessionStorage.getItem('callbacks.apiKey')") == web_api_key
 
-    await page.reload()  # the key survives a reload of the tab
-    await expect(page.get_by_role("link", name="Add New")).to_be_visible()
+    await web_page.reload()  # the key survives a reload of the tab
+    await expect(web_page.get_by_role("link", name="Add New")).to_be_visible()
 
-    await page.get_by_role("button", name="Sign out").click()
-    await expect(page.get_by_label("API key")).to_be_visible()
-    assert await page.evaluate("sessionStorage.getItem('callbacks.apiKey')") is None
+    await web_page.get_by_role("button", name="Sign out").click()
+    await expect(web_page.get_by_label("API key")).to_be_visible()
+    assert await web_page.evaluate("sessionStorage.getItem('callbacks.apiKey')") is None
 
 
 async def test_phone_width_stacks_the_list_and_the_form_without_sideways_scroll(
-    phone_page: Page, web_api: WebApi, api_key: str, screenshot_dir: Path
+    web_phone_page: Page, web_api: WebApi, web_api_key: str, web_screenshot_dir: Path
 ) -> None:
     for n in range(2):
         status, _ = await web_api.call(
             "POST",
             "/v1/callback-profiles",
-            api_key,
+            web_api_key,
             {"title": f"Phone profile {n}", "method": "GET", "url": "https://example.com/p"},
         )
         assert status == 201
-    page = phone_page
-    await sign_in(page, web_api.url, api_key)
+    page = web_phone_page
+    await sign_in(page, web_api.url, web_api_key)
     await expect(page.get_by_role("link", name="Phone profile 1", exact=True)).to_be_visible()
     # Rows are cards: the header row is hidden and each cell carries its own label.
     await expect(page.locator("table.profiles thead")).to_be_hidden()
     overflow = "document.scrollingElement.scrollWidth - window.innerWidth"
     assert await page.evaluate(overflow) <= 0
-    await page.screenshot(path=screenshot_dir / "phone-list.png")
+    await page.screenshot(path=web_screenshot_dir / "phone-list.png")
 
     await page.get_by_role("link", name="Add New").click()
     await expect(page.get_by_role("heading", name="Add callback profile")).to_be_visible()
@@ -88,21 +88,21 @@ async def test_phone_width_stacks_the_list_and_the_form_without_sideways_scroll(
 
 
 async def test_keyboard_alone_signs_in_and_reaches_the_form_with_visible_focus(
-    page: Page, web_api: WebApi, api_key: str
+    web_page: Page, web_api: WebApi, web_api_key: str
 ) -> None:
-    await page.goto(web_api.url)
-    await expect(page.get_by_label("API key")).to_be_focused()
-    await page.keyboard.type(api_key)
-    await page.keyboard.press("Enter")
-    heading = page.get_by_role("heading", name="Callback Profiles", level=1)
+    await web_page.goto(web_api.url)
+    await expect(web_page.get_by_label("API key")).to_be_focused()
+    await web_page.keyboard.type(web_api_key)
+    await web_page.keyboard.press("Enter")
+    heading = web_page.get_by_role("heading", name="Callback Profiles", level=1)
     await expect(heading).to_be_focused()  # each view moves focus to its heading
 
-    await page.keyboard.press("Tab")
-    add_new = page.get_by_role("link", name="Add New")
+    await web_page.keyboard.press("Tab")
+    add_new = web_page.get_by_role("link", name="Add New")
     await expect(add_new).to_be_focused()
     outline = "el => getComputedStyle(el).outlineStyle"
     assert await add_new.evaluate(outline) == "solid"  # focus is visible
-    await page.keyboard.press("Enter")
-    await expect(page.get_by_role("heading", name="Add callback profile")).to_be_focused()
-    await page.keyboard.press("Tab")
-    await expect(page.get_by_label("Title", exact=True)).to_be_focused()
+    await web_page.keyboard.press("Enter")
+    await expect(web_page.get_by_role("heading", name="Add callback profile")).to_be_focused()
+    await web_page.keyboard.press("Tab")
+    await expect(web_page.get_by_label("Title", exact=True)).to_be_focused()

@@ -9,21 +9,19 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.e2e.conftest import Sink, WebApi
 from tests.e2e.test_web_page import sign_in
 
 
-async def field_error(page: Page, label: str) -> str:
-    """The error shown beside the input labelled ``label`` (its aria-describedby slot)."""
+async def field_error(page: Page, label: str) -> Locator:
+    """The error slot beside the input labelled ``label`` (its aria-describedby)."""
     control = page.get_by_label(label, exact=True)
     await expect(control).to_have_attribute("aria-invalid", "true")
     described = await control.get_attribute("aria-describedby") or ""
     slot = next(i for i in described.split() if i.endswith("-error"))
-    error = page.locator(f"[id='{slot}']")
-    await expect(error).to_be_visible()
-    return await error.inner_text()
+    return page.locator(f"[id='{slot}']")
 
 
 async def fill_sms_profile(page: Page, sink: Sink) -> None:
@@ -40,87 +38,87 @@ async def fill_sms_profile(page: Page, sink: Sink) -> None:
 
 
 async def test_create_profile_through_the_form_with_errors_beside_their_fields(
-    page: Page, web_api: WebApi, api_key: str, sink: Sink, screenshot_dir: Path
+    web_page: Page, web_api: WebApi, web_api_key: str, web_sink: Sink, web_screenshot_dir: Path
 ) -> None:
-    await sign_in(page, web_api.url, api_key)
-    await fill_sms_profile(page, sink)
-    await page.screenshot(path=screenshot_dir / "form.png")
-    body = page.get_by_label("Body", exact=True)
-    save = page.get_by_role("button", name="Save")
+    await sign_in(web_page, web_api.url, web_api_key)
+    await fill_sms_profile(web_page, web_sink)
+    await web_page.screenshot(path=web_screenshot_dir / "form.png")
+    body = web_page.get_by_label("Body", exact=True)
+    save = web_page.get_by_role("button", name="Save")
 
     # A body that is not JSON once rendered: the error sits beside the body.
     await body.fill('{"id": "{{message_id}}", "status": }')
     await save.click()
-    assert "not valid JSON" in await field_error(page, "Body")
-    await expect(page.locator(".error-summary")).to_contain_text("body:")
-    await expect(page.locator(".error-summary")).to_be_focused()
-    await page.locator("fieldset", has=body).screenshot(
-        path=screenshot_dir / "validation-error.png"
+    await expect(await field_error(web_page, "Body")).to_contain_text("not valid JSON")
+    await expect(web_page.locator(".error-summary")).to_contain_text("body:")
+    await expect(web_page.locator(".error-summary")).to_be_focused()
+    await web_page.locator("fieldset", has=body).screenshot(
+        path=web_screenshot_dir / "validation-error.png"
     )
 
     # An unknown variable: the message lists the valid ones.
     await body.fill('{"id": "{{message_id}}", "status": "{{nope}}"}')
     await save.click()
-    message = await field_error(page, "Body")
-    assert "unknown variable 'nope'" in message
-    assert "status" in message
+    error = await field_error(web_page, "Body")
+    await expect(error).to_contain_text("unknown variable 'nope'")
+    await expect(error).to_contain_text("status")  # the valid ones are listed
 
     # The picker inserts {{status}} at the cursor of the body.
     await body.fill('{"id": "{{message_id}}", "status": ""}')
     await body.evaluate("el => { const at = el.value.length - 2; el.setSelectionRange(at, at); }")
-    await page.get_by_label("Find variable").fill("status")
-    await page.get_by_role("button", name=re.compile(r"^Insert \{\{status\}\}")).click()
+    await web_page.get_by_label("Find variable").fill("status")
+    await web_page.get_by_role("button", name=re.compile(r"^Insert \{\{status\}\}")).click()
     await expect(body).to_have_value('{"id": "{{message_id}}", "status": "{{status}}"}')
     await expect(body).to_be_focused()
 
     await save.click()
-    await expect(page.get_by_role("heading", name="Edit: Order SMS status")).to_be_visible()
-    await expect(page.locator("#main").get_by_text("Callback profile created.")).to_be_visible()
-    await expect(page.locator(".notice.ok code")).to_have_text(re.compile(r"^whsec_"))
+    await expect(web_page.get_by_role("heading", name="Edit: Order SMS status")).to_be_visible()
+    await expect(web_page.locator("#main").get_by_text("Callback profile created.")).to_be_visible()
+    await expect(web_page.locator(".notice.ok code")).to_have_text(re.compile(r"^whsec_"))
 
-    status, listing = await web_api.call("GET", "/v1/callback-profiles", api_key)
+    status, listing = await web_api.call("GET", "/v1/callback-profiles", web_api_key)
     assert status == 200
     [saved] = listing["items"]
     assert saved["channel"] == "sms"
     assert saved["events"] == ["sms.send"]
-    assert saved["url"] == f"{sink.url}/hooks/sms?src=web"
+    assert saved["url"] == f"{web_sink.url}/hooks/sms?src=web"
     assert saved["headers"] == {"X-Id": "{{message_id}}"}
     assert saved["body_type"] == "json"
     assert saved["body"] == '{"id": "{{message_id}}", "status": "{{status}}"}'
 
     # Edit: the channel is fixed, other fields change and save.
-    await expect(page.get_by_label("Select channel API")).to_be_disabled()
-    await page.get_by_label("Title", exact=True).fill("Order SMS status v2")
-    await page.get_by_label("Maximum age").fill("2h")
+    await expect(web_page.get_by_label("Select channel API")).to_be_disabled()
+    await web_page.get_by_label("Title", exact=True).fill("Order SMS status v2")
+    await web_page.get_by_label("Maximum age").fill("2h")
     await save.click()
-    await expect(page.get_by_role("heading", name="Edit: Order SMS status v2")).to_be_visible()
-    status, stored = await web_api.call("GET", f"/v1/callback-profiles/{saved['id']}", api_key)
+    await expect(web_page.get_by_role("heading", name="Edit: Order SMS status v2")).to_be_visible()
+    status, stored = await web_api.call("GET", f"/v1/callback-profiles/{saved['id']}", web_api_key)
     assert (stored["title"], stored["max_age"]) == ("Order SMS status v2", "2h")
 
     # Delete asks once more, then the list is empty.
-    await page.get_by_role("button", name="Delete profile").click()
-    await page.get_by_role("button", name="Delete permanently").click()
+    await web_page.get_by_role("button", name="Delete profile").click()
+    await web_page.get_by_role("button", name="Delete permanently").click()
     await expect(
-        page.locator("#main").get_by_text("No callback profiles match these filters.")
+        web_page.locator("#main").get_by_text("No callback profiles match these filters.")
     ).to_be_visible()
 
 
 async def test_test_button_shows_the_request_sent_and_the_response(
-    page: Page, web_api: WebApi, api_key: str, sink: Sink, screenshot_dir: Path
+    web_page: Page, web_api: WebApi, web_api_key: str, web_sink: Sink, web_screenshot_dir: Path
 ) -> None:
-    await sign_in(page, web_api.url, api_key)
-    await fill_sms_profile(page, sink)
-    await page.get_by_label("Body", exact=True).fill('{"status": "{{status}}"}')
-    await page.get_by_role("button", name="Test", exact=True).click()
+    await sign_in(web_page, web_api.url, web_api_key)
+    await fill_sms_profile(web_page, web_sink)
+    await web_page.get_by_label("Body", exact=True).fill('{"status": "{{status}}"}')
+    await web_page.get_by_role("button", name="Test", exact=True).click()
 
-    result = page.locator(".test-result")
+    result = web_page.locator(".test-result")
     await expect(result.locator(".notice")).to_contain_text("Delivered: 200")
     await expect(result).to_contain_text("Request sent")
-    await expect(result).to_contain_text(f"{sink.url}/hooks/sms?src=web")
-    await expect(result).to_contain_text('"received": 1')  # the sink's own answer
-    await page.locator(".test-section").screenshot(path=screenshot_dir / "test-result.png")
+    await expect(result).to_contain_text(f"{web_sink.url}/hooks/sms?src=web")
+    await expect(result).to_contain_text('"received": 1')  # the web_sink's own answer
+    await web_page.locator(".test-section").screenshot(path=web_screenshot_dir / "test-result.png")
 
-    [received] = sink.received
+    [received] = web_sink.received
     assert received["method"] == "POST"
     assert received["path"] == "/hooks/sms?src=web"
     assert received["headers"]["X-Id"]  # rendered from the sample message id
@@ -134,15 +132,15 @@ async def create(web_api: WebApi, key: str, **fields: Any) -> dict[str, Any]:
 
 
 async def test_list_filters_by_title_method_and_created_date_and_pages(
-    page: Page, web_api: WebApi, api_key: str, screenshot_dir: Path
+    web_page: Page, web_api: WebApi, web_api_key: str, web_screenshot_dir: Path
 ) -> None:
     for n in range(18):
         await create(
-            web_api, api_key, title=f"Bulk {n:02}", method="GET", url="https://bulk.example/h"
+            web_api, web_api_key, title=f"Bulk {n:02}", method="GET", url="https://bulk.example/h"
         )
     await create(
         web_api,
-        api_key,
+        web_api_key,
         title="Email bounces",
         channel="email",
         events=["email.send"],
@@ -152,7 +150,7 @@ async def test_list_filters_by_title_method_and_created_date_and_pages(
     )
     await create(
         web_api,
-        api_key,
+        web_api_key,
         title="WhatsApp incoming",
         channel="whatsapp",
         events=["whatsapp.incoming"],
@@ -162,7 +160,7 @@ async def test_list_filters_by_title_method_and_created_date_and_pages(
     )
     await create(
         web_api,
-        api_key,
+        web_api_key,
         title="Chatbot booking",
         channel="chatbot",
         events=["chatbot.action"],
@@ -173,7 +171,7 @@ async def test_list_filters_by_title_method_and_created_date_and_pages(
     )
     newest = await create(
         web_api,
-        api_key,
+        web_api_key,
         title="Order SMS status",
         channel="sms",
         events=["sms.send"],
@@ -182,63 +180,63 @@ async def test_list_filters_by_title_method_and_created_date_and_pages(
         body='{"id": "{{message_id}}"}',
     )
 
-    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    await sign_in(page, web_api.url, api_key)
-    rows = page.locator("table.profiles tbody tr")
+    await web_page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await sign_in(web_page, web_api.url, web_api_key)
+    rows = web_page.locator("table.profiles tbody tr")
     await expect(rows).to_have_count(20)
     first = rows.first
     await expect(first).to_contain_text("Order SMS status")
     await expect(first).to_contain_text("SMS")
     await expect(first).to_contain_text("shop.example.com")
     await expect(first).to_contain_text(newest["id"])
-    await page.screenshot(path=screenshot_dir / "list.png")
+    await web_page.screenshot(path=web_screenshot_dir / "list.png")
 
     await first.get_by_role("button", name="Copy profile ID").click()
-    await expect(page.locator("#status")).to_have_text("Copied profile ID.")
-    assert await page.evaluate("navigator.clipboard.readText()") == newest["id"]
+    await expect(web_page.locator("#status")).to_have_text("Copied profile ID.")
+    assert await web_page.evaluate("navigator.clipboard.readText()") == newest["id"]
 
-    # Pagination: 22 profiles are 20 + 2; Previous goes back to the first page.
-    await page.get_by_role("button", name="Next").click()
+    # Pagination: 22 profiles are 20 + 2; Previous goes back to the first web_page.
+    await web_page.get_by_role("button", name="Next").click()
     await expect(rows).to_have_count(2)
-    await expect(page.get_by_role("button", name="Next")).to_be_disabled()
-    await page.get_by_role("button", name="Previous").click()
+    await expect(web_page.get_by_role("button", name="Next")).to_be_disabled()
+    await web_page.get_by_role("button", name="Previous").click()
     await expect(rows).to_have_count(20)
     await expect(rows.first).to_contain_text("Order SMS status")
 
-    search = page.get_by_role("button", name="Search")
-    await page.get_by_label("Title", exact=True).fill("whatsapp")
+    search = web_page.get_by_role("button", name="Search")
+    await web_page.get_by_label("Title", exact=True).fill("whatsapp")
     await search.click()
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("WhatsApp incoming")
 
-    await page.get_by_label("Title", exact=True).fill("")
-    await page.get_by_label("HTTP method").select_option("PUT")
+    await web_page.get_by_label("Title", exact=True).fill("")
+    await web_page.get_by_label("HTTP method").select_option("PUT")
     await search.click()
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("Chatbot booking")
 
-    await page.get_by_label("HTTP method").select_option("")
+    await web_page.get_by_label("HTTP method").select_option("")
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
-    await page.get_by_label("Created from").fill(tomorrow)
+    await web_page.get_by_label("Created from").fill(tomorrow)
     await search.click()
     await expect(
-        page.locator("#main").get_by_text("No callback profiles match these filters.")
+        web_page.locator("#main").get_by_text("No callback profiles match these filters.")
     ).to_be_visible()
 
     today = date.today().isoformat()
-    await page.get_by_label("Created from").fill(today)
-    await page.get_by_label("Created to").fill(today)
-    await page.get_by_label("HTTP method").select_option("POST")
+    await web_page.get_by_label("Created from").fill(today)
+    await web_page.get_by_label("Created to").fill(today)
+    await web_page.get_by_label("HTTP method").select_option("POST")
     await search.click()
     await expect(rows).to_have_count(2)  # Order SMS status, Email bounces
-    assert "method=POST" in page.url  # filters live in the address, so Back restores them
+    assert "method=POST" in web_page.url  # filters live in the address, so Back restores them
 
 
 async def test_a_disabled_profile_says_why(
-    page: Page, web_api: WebApi, api_key: str, db_pool: Any
+    web_page: Page, web_api: WebApi, web_api_key: str, db_pool: Any
 ) -> None:
     profile = await create(
-        web_api, api_key, title="Gone endpoint", url="https://gone.example/h", method="GET"
+        web_api, web_api_key, title="Gone endpoint", url="https://gone.example/h", method="GET"
     )
     # Only the dispatcher disables profiles (on a 410); set the state it leaves directly.
     await db_pool.execute(
@@ -248,17 +246,17 @@ async def test_a_disabled_profile_says_why(
            WHERE id = $1""",
         profile["id"],
     )
-    await sign_in(page, web_api.url, api_key)
-    await expect(page.locator("table.profiles")).to_contain_text("Disabled (410 Gone)")
-    await page.get_by_role("link", name="Gone endpoint", exact=True).click()
-    await expect(page.get_by_role("note")).to_contain_text("410 Gone")
+    await sign_in(web_page, web_api.url, web_api_key)
+    await expect(web_page.locator("table.profiles")).to_contain_text("Disabled (410 Gone)")
+    await web_page.get_by_role("link", name="Gone endpoint", exact=True).click()
+    await expect(web_page.get_by_role("note")).to_contain_text("410 Gone")
 
 
 async def test_delivery_log_shows_callbacks_attempts_and_redelivers(
-    page: Page, web_api: WebApi, api_key: str, db_pool: Any
+    web_page: Page, web_api: WebApi, web_api_key: str, db_pool: Any
 ) -> None:
     profile = await create(
-        web_api, api_key, title="Logged", url="https://log.example/h", method="GET"
+        web_api, web_api_key, title="Logged", url="https://log.example/h", method="GET"
     )
     # The reporter writes these tables from outcome records; write two callbacks directly.
     account = await db_pool.fetchval(
@@ -308,21 +306,21 @@ async def test_delivery_log_shows_callbacks_attempts_and_redelivers(
             now,
         )
 
-    await sign_in(page, web_api.url, api_key)
-    await page.get_by_role("link", name="Delivery log of Logged").click()
-    await expect(page.get_by_role("heading", name="Delivery log")).to_be_visible()
-    rows = page.locator("table.deliveries > tbody > tr:not(.detail)")
+    await sign_in(web_page, web_api.url, web_api_key)
+    await web_page.get_by_role("link", name="Delivery log of Logged").click()
+    await expect(web_page.get_by_role("heading", name="Delivery log")).to_be_visible()
+    rows = web_page.locator("table.deliveries > tbody > tr:not(.detail)")
     await expect(rows).to_have_count(2)
     failed_row = rows.filter(has_text=failed)
     await expect(failed_row).to_contain_text("failed")
     await expect(failed_row.locator("td[data-label='Attempts']")).to_have_text("2")
     await expect(failed_row.locator("td[data-label='Last HTTP']")).to_have_text("500")
 
-    await page.get_by_role("button", name=f"Attempts of {failed}").click()
-    attempts = page.locator("table.attempts tbody tr")
+    await web_page.get_by_role("button", name=f"Attempts of {failed}").click()
+    attempts = web_page.locator("table.attempts tbody tr")
     await expect(attempts).to_have_count(2)
     await expect(attempts.first).to_contain_text("503")
 
-    await expect(page.get_by_role("button", name=f"Redeliver {delivered}")).to_be_disabled()
-    await page.get_by_role("button", name=f"Redeliver {failed}").click()
-    await expect(page.locator("#status")).to_have_text(f"Redelivery of {failed} requested.")
+    await expect(web_page.get_by_role("button", name=f"Redeliver {delivered}")).to_be_disabled()
+    await web_page.get_by_role("button", name=f"Redeliver {failed}").click()
+    await expect(web_page.locator("#status")).to_have_text(f"Redelivery of {failed} requested.")

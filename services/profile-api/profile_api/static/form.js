@@ -246,6 +246,8 @@ export async function renderProfileForm(root, id) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     saveButton.disabled = true;
+    clearFieldErrors(form);
+    summary.hidden = true;
     try {
       if (isNew) {
         const created = await api.createProfile(collect());
