@@ -253,7 +253,7 @@ async def test_a_disabled_profile_says_why(
 
 
 async def test_delivery_log_shows_callbacks_attempts_and_redelivers(
-    web_page: Page, web_api: WebApi, web_api_key: str, db_pool: Any
+    web_page: Page, web_api: WebApi, web_api_key: str, db_pool: Any, web_screenshot_dir: Path
 ) -> None:
     profile = await create(
         web_api, web_api_key, title="Logged", url="https://log.example/h", method="GET"
@@ -320,6 +320,7 @@ async def test_delivery_log_shows_callbacks_attempts_and_redelivers(
     attempts = web_page.locator("table.attempts tbody tr")
     await expect(attempts).to_have_count(2)
     await expect(attempts.first).to_contain_text("503")
+    await web_page.locator("main").screenshot(path=web_screenshot_dir / "delivery-log.png")
 
     await expect(web_page.get_by_role("button", name=f"Redeliver {delivered}")).to_be_disabled()
     await web_page.get_by_role("button", name=f"Redeliver {failed}").click()

@@ -102,7 +102,7 @@ function deliveryRow(row) {
 export async function renderDeliveries(root, profileId) {
   document.title = "Delivery log · Callback Profiles";
   const heading = h("h1", { tabindex: "-1", text: "Delivery log" });
-  const results = h("section", { "aria-live": "polite", "aria-busy": "true" });
+  const results = h("section", { class: "results", "aria-live": "polite", "aria-busy": "true" });
   const cursors = [null];
   let page = 0;
   replaceChildren(
