@@ -1,0 +1,354 @@
+"""One callback, start to finish: validate, look up, skip or render, send, record, retry.
+
+Every path ends in a record the broker acknowledged (outcome, retry record or dead
+letter) or a counted skip; only then is the source record done and its offset
+committable. Failures of the endpoint are values here (``AttemptResult``), never
+exceptions: the retry decision is the pure ``callbacks.retry.decide``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from callbacks import catalog
+from callbacks.durations import parse_duration
+from callbacks.logging import get_logger
+from callbacks.models.events import Event, InvalidEvent, event_variables, parse_event
+from callbacks.models.outcomes import Outcome, OutcomeStatus
+from callbacks.models.profiles import ProfileRecord
+from callbacks.request import DeliveryRequest, RequestBuildError, build_request, static_auth_header
+from callbacks.retry import decide
+from callbacks.sender import AttemptResult, Sender
+from callbacks.settings import Settings
+from yarl import URL
+
+from dispatcher.jobs import Job
+from dispatcher.metrics import DispatcherMetrics
+from dispatcher.oauth import TokenCache, TokenError
+from dispatcher.protection import EndpointGuard, Rejected
+
+log = get_logger("dispatcher.deliver")
+
+_DELIVERY_NS = uuid.UUID("6f1c2a4e-3b7d-5e8f-9a0b-1c2d3e4f5a6b")
+# Errors that no retry can cure: the target itself is refused or unusable.
+_FINAL_KINDS = frozenset({"forbidden_target", "invalid_request"})
+# Results that say nothing about the host's health (the call never reached it).
+_NOT_HOST_KINDS = frozenset({"forbidden_target", "invalid_request"})
+
+
+def delivery_id_for(event_id: str, profile_id: str) -> str:
+    """Deterministic, so a replay after a crash sends the same ``webhook-id``."""
+    return "msg_" + uuid.uuid5(_DELIVERY_NS, f"{event_id}/{profile_id}").hex
+
+
+def event_channel(event: Event) -> str:
+    spec = catalog.EVENTS.get(event.event)
+    return spec.channel if spec is not None else "default"
+
+
+def variables_for_profile(
+    event: Event, profile: ProfileRecord, *, attempt: int, is_test: bool
+) -> dict[str, Any]:
+    """The event's variables; a ``default`` profile sees only the envelope ones."""
+    variables = event_variables(
+        event, channel=event_channel(event), attempt=attempt, is_test=is_test
+    )
+    if profile.channel == "default":
+        envelope = {v.name for v in catalog.ENVELOPE_VARIABLES}
+        variables = {k: v for k, v in variables.items() if k in envelope}
+    return variables
+
+
+def skip_reason(
+    event: Event, profile: ProfileRecord | None, variables: dict[str, Any] | None
+) -> str | None:
+    if profile is None:
+        return "unknown_profile"
+    if profile.account_id != event.account_id:
+        return "other_account"
+    if not profile.enabled or profile.disabled_reason is not None:
+        return "disabled"
+    if profile.channel != "default" and event.event not in profile.events:
+        return "not_subscribed"
+    if profile.required_options.enabled and variables is not None:
+        for name in profile.required_options.variables:
+            if variables.get(name) in (None, "", [], {}):
+                return "required_variable_missing"
+    return None
+
+
+def host_key(url: str) -> str:
+    parsed = URL(url, encoded=True)
+    return f"{parsed.host}:{parsed.port}"
+
+
+class Deliverer:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        profiles: Callable[[str], ProfileRecord | None],
+        sender: Sender,
+        guard: EndpointGuard,
+        tokens: TokenCache,
+        producer: AIOKafkaProducer,
+        metrics: DispatcherMetrics,
+    ) -> None:
+        self._settings = settings
+        self._topics = settings.topics
+        self._schedule = settings.retry_delays_s
+        self._profiles = profiles
+        self._sender = sender
+        self._guard = guard
+        self._tokens = tokens
+        self._producer = producer
+        self._metrics = metrics
+
+    async def handle(self, job: Job) -> None:
+        """Finish ``job``; returns when every record it produced is acknowledged."""
+        try:
+            acks = await self._handle(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug must not stall the partition forever: park the record in the dead
+            # letter topic (it can be replayed from there) and make it loud.
+            self._metrics.internal_errors.labels(stage="deliver").inc()
+            log.exception(
+                "dispatch_internal_error", topic=job.source.topic, offset=job.source.offset
+            )
+            acks = [await self._dead(job, "internal_error", repr(exc)[:500])]
+        if acks:
+            await asyncio.gather(*acks)
+
+    async def _handle(self, job: Job) -> list[Awaitable[Any]]:
+        try:
+            event = parse_event(job.value)
+        except InvalidEvent as exc:
+            return [await self._dead(job, "invalid_event", exc.reason)]
+        profile_id = job.profile_id or event.callback_profile_id
+        profile = self._profiles(profile_id)
+        variables = None
+        if profile is not None:
+            variables = variables_for_profile(event, profile, attempt=job.attempt, is_test=False)
+        reason = skip_reason(event, profile, variables)
+        if reason is not None:
+            self._metrics.skipped.labels(reason=reason).inc()
+            log.debug(
+                "event_skipped", event_id=event.event_id, profile_id=profile_id, reason=reason
+            )
+            return []
+        assert profile is not None
+        assert variables is not None
+        delivery_id = job.delivery_id or delivery_id_for(event.event_id, profile.id)
+        return await self._attempt(job, event, profile, variables, delivery_id)
+
+    async def _attempt(
+        self,
+        job: Job,
+        event: Event,
+        profile: ProfileRecord,
+        variables: dict[str, Any],
+        delivery_id: str,
+    ) -> list[Awaitable[Any]]:
+        attempted_at = datetime.now(UTC)
+        if profile.max_age and attempted_at > event.occurred_at + timedelta(
+            seconds=parse_duration(profile.max_age)
+        ):
+            result = AttemptResult(None, (), b"", 0.0, "max_age exceeded", "expired")
+            return await self._record(
+                job,
+                event=event,
+                profile=profile,
+                delivery_id=delivery_id,
+                attempted_at=attempted_at,
+                result=result,
+            )
+        result = await self._send(profile, variables, delivery_id)
+        is_oauth = profile.authentication.type == "oauth2_client_credentials"
+        if result.status == 401 and is_oauth:
+            # The token may have been revoked or rotated early: fetch a new one, once.
+            self._tokens.invalidate(profile)
+            result = await self._send(profile, variables, delivery_id)
+        return await self._record(
+            job,
+            event=event,
+            profile=profile,
+            delivery_id=delivery_id,
+            attempted_at=attempted_at,
+            result=result,
+        )
+
+    async def _send(
+        self, profile: ProfileRecord, variables: dict[str, Any], delivery_id: str
+    ) -> AttemptResult:
+        try:
+            request = await self._build(profile, variables, delivery_id)
+        except RequestBuildError as exc:
+            return AttemptResult(None, (), b"", 0.0, f"render: {exc.reason}", "render_error")
+        except TokenError as exc:
+            return AttemptResult(exc.status, (), b"", 0.0, exc.reason, "oauth_token")
+        host = host_key(request.url)
+        try:
+            async with self._guard.slot(host):
+                result = await self._sender.send(request)
+        except Rejected as exc:
+            return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason)
+        if result.error_kind not in _NOT_HOST_KINDS:
+            alive = result.status is not None and result.status < 500 and result.status != 429
+            self._guard.record(host, alive)
+        self._metrics.duration.observe(result.latency_ms / 1000.0)
+        return result
+
+    async def _build(
+        self, profile: ProfileRecord, variables: dict[str, Any], delivery_id: str
+    ) -> DeliveryRequest:
+        if profile.authentication.type == "oauth2_client_credentials":
+            auth_header: str | None = await self._tokens.header(profile)
+        else:
+            auth_header = static_auth_header(profile)
+        now = time.time()
+        return build_request(
+            profile,
+            variables,
+            delivery_id=delivery_id,
+            timestamp=int(now),
+            signing_secrets=profile.active_signing_secrets(datetime.fromtimestamp(now, UTC)),
+            auth_header=auth_header,
+        )
+
+    async def _record(
+        self,
+        job: Job,
+        *,
+        event: Event,
+        profile: ProfileRecord,
+        delivery_id: str,
+        attempted_at: datetime,
+        result: AttemptResult,
+    ) -> list[Awaitable[Any]]:
+        """Outcome, and on failure the retry record or the dead letter."""
+        bound = log.bind(
+            event_id=event.event_id,
+            profile_id=profile.id,
+            account_id=event.account_id,
+            attempt=job.attempt,
+            delivery_id=delivery_id,
+        )
+        acks: list[Awaitable[Any]] = []
+        status: OutcomeStatus
+        if result.ok:
+            status, final = "delivered", True
+            bound.info(
+                "callback_delivered", http_status=result.status, latency_ms=result.latency_ms
+            )
+        else:
+            decision = decide(
+                status=result.status,
+                attempt=job.attempt,
+                schedule=self._schedule,
+                retry_on=profile.retry_on,
+                retry_after_s=result.retry_after_s,
+            )
+            if result.error_kind == "host_busy":
+                # Not an attempt: the endpoint was never called. Park the callback on the
+                # shortest retry topic with the same attempt number; no outcome record.
+                self._metrics.deferred.inc()
+                bound.debug("callback_deferred", reason="host_busy")
+                return [
+                    await self._retry(job, profile.id, delivery_id, self._schedule[0], job.attempt)
+                ]
+            final_reason: str | None = decision.final_reason
+            if result.error_kind in _FINAL_KINDS or result.error_kind in (
+                "expired",
+                "render_error",
+            ):
+                final_reason = result.error_kind
+            if final_reason is None and decision.delay_s is not None:
+                status, final = "retrying", False
+                self._metrics.retries.inc()
+                acks.append(
+                    await self._retry(
+                        job, profile.id, delivery_id, decision.delay_s, job.attempt + 1
+                    )
+                )
+                bound.info(
+                    "retry_scheduled",
+                    http_status=result.status,
+                    error=result.error,
+                    delay_s=decision.delay_s,
+                )
+            else:
+                status, final = "failed", True
+                reason = final_reason or "exhausted"
+                acks.append(await self._dead(job, reason, result.error or ""))
+                bound.warning(
+                    "callback_failed", http_status=result.status, error=result.error, reason=reason
+                )
+        self._metrics.deliveries.labels(outcome=status).inc()
+        outcome = Outcome(
+            attempt_id=uuid.uuid4().hex,
+            delivery_id=delivery_id,
+            event_id=event.event_id,
+            account_id=event.account_id,
+            profile_id=profile.id,
+            channel=event_channel(event),
+            event=event.event,
+            attempt=job.attempt,
+            status=status,
+            final=final,
+            http_status=result.status,
+            error=result.error,
+            latency_ms=round(result.latency_ms, 3),
+            attempted_at=attempted_at,
+            source_topic=job.source.topic,
+            source_partition=job.source.partition,
+            source_offset=job.source.offset,
+        )
+        acks.append(
+            await self._producer.send(
+                self._topics.outcomes,
+                outcome.model_dump_json().encode(),
+                key=delivery_id.encode(),
+            )
+        )
+        return acks
+
+    async def _retry(
+        self, job: Job, profile_id: str, delivery_id: str, delay_s: float, attempt: int
+    ) -> Awaitable[Any]:
+        return await self._producer.send(  # type: ignore[no-any-return]
+            self._topics.retry_for(delay_s),
+            job.value,
+            key=job.key,
+            headers=job.retry_headers(attempt, delivery_id, profile_id),
+            timestamp_ms=int(time.time() * 1000),
+        )
+
+    async def dead_letter(self, job: Job, reason: str, error: str) -> None:
+        """Dead-letter a record outside the delivery path (e.g. a bad redelivery request)."""
+        await (await self._dead(job, reason, error))
+
+    async def _dead(self, job: Job, reason: str, error: str) -> Awaitable[Any]:
+        self._metrics.dead_letters.labels(reason=reason).inc()
+        if reason in ("invalid_event", "internal_error"):
+            log.warning(
+                "dead_lettered",
+                reason=reason,
+                error=error,
+                topic=job.source.topic,
+                partition=job.source.partition,
+                offset=job.source.offset,
+            )
+        return await self._producer.send(  # type: ignore[no-any-return]
+            self._topics.dead,
+            job.value,
+            key=job.key,
+            headers=job.dead_headers(reason, error),
+        )

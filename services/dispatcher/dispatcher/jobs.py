@@ -1,0 +1,94 @@
+"""One unit of work (an event to deliver to its profile) and how it rides on retry topics.
+
+A retry record carries the original event bytes as value (same key, so it stays in the
+co-partitioned partition) and, in headers, what the next attempt must know: its number,
+the delivery id, the profile, and where the original event sits (for outcomes and
+redelivery requests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+H_ATTEMPT = "cb-attempt"
+H_DELIVERY_ID = "cb-delivery-id"
+H_PROFILE_ID = "cb-profile-id"
+H_SOURCE_TOPIC = "cb-source-topic"
+H_SOURCE_PARTITION = "cb-source-partition"
+H_SOURCE_OFFSET = "cb-source-offset"
+H_REASON = "cb-reason"
+H_ERROR = "cb-error"
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """An event record plus, for retries and redeliveries, what earlier attempts fixed."""
+
+    value: bytes | None
+    key: bytes | None
+    source: SourcePosition
+    attempt: int = 1
+    delivery_id: str | None = None
+    profile_id: str | None = None
+
+    def retry_headers(
+        self, attempt: int, delivery_id: str, profile_id: str
+    ) -> list[tuple[str, bytes]]:
+        return [
+            (H_ATTEMPT, str(attempt).encode()),
+            (H_DELIVERY_ID, delivery_id.encode()),
+            (H_PROFILE_ID, profile_id.encode()),
+            (H_SOURCE_TOPIC, self.source.topic.encode()),
+            (H_SOURCE_PARTITION, str(self.source.partition).encode()),
+            (H_SOURCE_OFFSET, str(self.source.offset).encode()),
+        ]
+
+    def dead_headers(self, reason: str, error: str) -> list[tuple[str, bytes]]:
+        return [
+            (H_REASON, reason.encode()),
+            (H_ERROR, error.encode()),
+            (H_SOURCE_TOPIC, self.source.topic.encode()),
+            (H_SOURCE_PARTITION, str(self.source.partition).encode()),
+            (H_SOURCE_OFFSET, str(self.source.offset).encode()),
+        ]
+
+
+def job_from_record(  # noqa: PLR0917 - the fields of a consumer record
+    value: bytes | None,
+    key: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    headers: Headers,
+) -> Job:
+    """A source record is attempt 1; a retry record carries its attempt in headers.
+
+    Retry headers that are missing or malformed make it a fresh attempt 1 at the retry
+    record's own position: delivering once more is safer than dropping it.
+    """
+    found = dict(headers)
+    here = SourcePosition(topic, partition, offset)
+    if H_ATTEMPT not in found:
+        return Job(value, key, here)
+    try:
+        attempt = int(found[H_ATTEMPT])
+        source = SourcePosition(
+            found[H_SOURCE_TOPIC].decode(),
+            int(found[H_SOURCE_PARTITION]),
+            int(found[H_SOURCE_OFFSET]),
+        )
+        delivery_id = found[H_DELIVERY_ID].decode()
+        profile_id = found[H_PROFILE_ID].decode()
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return Job(value, key, here)
+    return Job(value, key, source, attempt, delivery_id, profile_id)

@@ -1,0 +1,107 @@
+"""The dispatcher's Prometheus metrics (names fixed by contract §8), built on a registry.
+
+Labels are bounded: outcome, a reason *kind* (never free text), a topic name without the
+deployment prefix, a breaker state. Hosts are not labels (unbounded by customers).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+DELIVERIES_TOTAL = "callbacks_deliveries_total"
+DELIVERY_DURATION = "callbacks_delivery_duration_seconds"
+RETRIES_SCHEDULED_TOTAL = "callbacks_retries_scheduled_total"
+DEAD_LETTERS_TOTAL = "callbacks_dead_letters_total"
+EVENTS_SKIPPED_TOTAL = "callbacks_events_skipped_total"
+EVENTS_CONSUMED_TOTAL = "callbacks_events_consumed_total"
+CONSUMER_LAG = "callbacks_consumer_lag"
+PROFILES_CACHED = "callbacks_profiles_cached"
+IN_FLIGHT = "callbacks_dispatcher_in_flight"
+BREAKER_TRANSITIONS = "callbacks_circuit_breaker_transitions_total"
+BREAKERS_OPEN = "callbacks_circuit_breakers_open"
+PROFILE_ERRORS = "callbacks_profile_cache_errors_total"
+INTERNAL_ERRORS = "callbacks_dispatcher_internal_errors_total"
+OFFSET_COMMITS = "callbacks_offset_commits_total"
+DEFERRED_TOTAL = "callbacks_deliveries_deferred_total"
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class DispatcherMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            DELIVERIES_TOTAL,
+            "Delivery attempts by outcome (delivered, retrying, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            DELIVERY_DURATION,
+            "Duration of one HTTP delivery attempt in seconds.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.retries = Counter(
+            RETRIES_SCHEDULED_TOTAL,
+            "Failed attempts handed to a retry topic.",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            DEAD_LETTERS_TOTAL,
+            "Records written to callbacks.dead, by reason kind.",
+            ["reason"],
+            registry=registry,
+        )
+        self.skipped = Counter(
+            EVENTS_SKIPPED_TOTAL,
+            "Events not delivered on purpose, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.consumed = Counter(
+            EVENTS_CONSUMED_TOTAL,
+            "Records consumed, by topic (without the deployment prefix).",
+            ["topic"],
+            registry=registry,
+        )
+        self.lag = Gauge(
+            CONSUMER_LAG,
+            "Records behind the partition end, by topic (without prefix).",
+            ["topic"],
+            registry=registry,
+        )
+        self.profiles_cached = Gauge(
+            PROFILES_CACHED, "Profiles held in the dispatcher's cache.", registry=registry
+        )
+        self.in_flight = Gauge(
+            IN_FLIGHT, "Records fetched and not yet finished.", registry=registry
+        )
+        self.breaker_transitions = Counter(
+            BREAKER_TRANSITIONS,
+            "Circuit breaker state changes, by new state.",
+            ["state"],
+            registry=registry,
+        )
+        self.breakers_open = Gauge(
+            BREAKERS_OPEN, "Endpoint hosts whose breaker is open now.", registry=registry
+        )
+        self.profile_errors = Counter(
+            PROFILE_ERRORS,
+            "Profile records that could not be loaded, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.internal_errors = Counter(
+            INTERNAL_ERRORS,
+            "Unexpected errors while handling a record, by stage.",
+            ["stage"],
+            registry=registry,
+        )
+        self.deferred = Counter(
+            DEFERRED_TOTAL,
+            "Callbacks parked on a retry topic without an attempt (host not completing).",
+            registry=registry,
+        )
+        self.commits = Counter(
+            OFFSET_COMMITS, "Offset commits, by result.", ["result"], registry=registry
+        )

@@ -1,0 +1,126 @@
+"""The in-memory profile cache, fed by the compacted ``callbacks.profiles`` topic.
+
+Why no database: the dispatcher must keep delivering while PostgreSQL is down, and a
+topic replay is all the state it needs. The topic is read from the beginning with a
+group-less consumer over every partition (each replica needs every profile); the last
+record of a key wins and a tombstone deletes, because the local broker keeps every
+record (no compaction). Ready once the end offsets seen at start are reached; after
+that it keeps following, so a saved change governs deliveries within about a second.
+Secrets are opened once, on load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import pydantic
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from callbacks.kafka import make_consumer
+from callbacks.logging import get_logger
+from callbacks.models.profiles import ProfileRecord, open_secrets
+from callbacks.settings import Settings
+
+from dispatcher.metrics import DispatcherMetrics
+
+log = get_logger(__name__)
+
+Opener = Callable[[str], str]
+
+
+class ProfileCache:
+    def __init__(self, settings: Settings, opener: Opener, metrics: DispatcherMetrics) -> None:
+        self._settings = settings
+        self._topic = settings.topics.profiles
+        self._open = opener
+        self._metrics = metrics
+        self._profiles: dict[str, ProfileRecord] = {}
+        self.ready = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def get(self, profile_id: str) -> ProfileRecord | None:
+        return self._profiles.get(profile_id)
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    async def start(self) -> None:
+        consumer = make_consumer(self._settings, group_id=None, max_poll_records=2000)
+        await consumer.start()
+        self._consumer = consumer
+        await consumer.topics()  # loads metadata, so the partitions are known
+        partitions = consumer.partitions_for_topic(self._topic) or set()
+        if not partitions:
+            raise RuntimeError(f"topic {self._topic} does not exist")
+        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        self._task = asyncio.create_task(self._follow(consumer, ends), name="profile-cache")
+
+    async def wait_ready(self) -> None:
+        """Wait for the initial replay; re-raises if the follower died on the way."""
+        assert self._task is not None
+        ready = asyncio.create_task(self.ready.wait())
+        done, _ = await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            ready.cancel()
+            self._task.result()
+            raise RuntimeError("profile cache stopped before it was ready")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _follow(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        waiting = {tp: end for tp, end in ends.items() if end > 0}
+        if not waiting:
+            self._mark_ready()
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    self._apply(record)
+            if waiting:
+                for tp in list(waiting):
+                    if await consumer.position(tp) >= waiting[tp]:
+                        del waiting[tp]
+                if not waiting:
+                    self._mark_ready()
+            self._metrics.profiles_cached.set(len(self._profiles))
+
+    def _mark_ready(self) -> None:
+        self.ready.set()
+        self._metrics.profiles_cached.set(len(self._profiles))
+        log.info("profile_cache_ready", profiles=len(self._profiles))
+
+    def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.key is None:
+            self._metrics.profile_errors.labels(reason="no_key").inc()
+            log.warning("profile_record_without_key", offset=record.offset)
+            return
+        profile_id = record.key.decode()
+        if record.value is None:
+            self._profiles.pop(profile_id, None)
+            return
+        try:
+            sealed = ProfileRecord.model_validate_json(record.value)
+            profile = open_secrets(sealed, self._open)
+        except (pydantic.ValidationError, ValueError) as exc:
+            # A record we cannot read must not stop the cache; the profile is dropped
+            # (not delivered with stale settings) and the error is visible.
+            self._profiles.pop(profile_id, None)
+            reason = "invalid" if isinstance(exc, pydantic.ValidationError) else "unsealable"
+            self._metrics.profile_errors.labels(reason=reason).inc()
+            log.warning("profile_record_unreadable", profile_id=profile_id, reason=reason)
+            return
+        self._profiles[profile_id] = profile

@@ -1,0 +1,90 @@
+"""Which offsets may be committed: completion tracked per partition, out of order.
+
+Records finish in any order (a slow endpoint, a retry hand-off), but a committed offset
+promises that everything before it is done. So each partition keeps its started offsets
+in fetch order and the set of finished ones; the commit point is the first unfinished
+offset (or one past the last finished when none is pending). Pure and synchronous.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from aiokafka.structs import TopicPartition
+
+
+@dataclass(eq=False)
+class PartitionProgress:
+    """One owned partition. A handle, so work started before a rebalance cannot mark
+    offsets done in the partition's next ownership."""
+
+    tp: TopicPartition
+    pending: deque[int] = field(default_factory=deque)
+    finished: set[int] = field(default_factory=set)
+    next_commit: int | None = None
+    committed: int | None = None
+
+    def advance(self) -> None:
+        while self.pending and self.pending[0] in self.finished:
+            offset = self.pending.popleft()
+            self.finished.discard(offset)
+            self.next_commit = offset + 1
+
+
+class OffsetTracker:
+    def __init__(self) -> None:
+        self._parts: dict[TopicPartition, PartitionProgress] = {}
+        self.in_flight = 0
+
+    def start(self, tp: TopicPartition, offset: int) -> PartitionProgress:
+        part = self._parts.get(tp)
+        if part is None:
+            part = self._parts[tp] = PartitionProgress(tp)
+        part.pending.append(offset)
+        self.in_flight += 1
+        return part
+
+    def finish(self, part: PartitionProgress, offset: int) -> None:
+        """Mark done; work of a partition revoked meanwhile is ignored."""
+        if self._parts.get(part.tp) is not part:
+            return
+        part.finished.add(offset)
+        self.in_flight -= 1
+        if part.pending and part.pending[0] == offset:
+            part.advance()
+
+    def pending_in(self, tp: TopicPartition) -> int:
+        part = self._parts.get(tp)
+        return 0 if part is None else len(part.pending)
+
+    def last_started(self, tp: TopicPartition) -> int | None:
+        part = self._parts.get(tp)
+        if part is None:
+            return None
+        if part.pending:
+            return part.pending[-1]
+        return None if part.next_commit is None else part.next_commit - 1
+
+    def commit_points(self, tps: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Offsets to commit now (only those that moved since the last commit)."""
+        out: dict[TopicPartition, int] = {}
+        for tp, part in self._parts.items():
+            if tps is not None and tp not in tps:
+                continue
+            if part.next_commit is not None and part.next_commit != part.committed:
+                out[tp] = part.next_commit
+        return out
+
+    def committed(self, points: dict[TopicPartition, int]) -> None:
+        for tp, offset in points.items():
+            part = self._parts.get(tp)
+            if part is not None:
+                part.committed = offset
+
+    def forget(self, tps: set[TopicPartition]) -> None:
+        """Drop partitions we no longer own; their unfinished records are redelivered."""
+        for tp in tps:
+            part = self._parts.pop(tp, None)
+            if part is not None:
+                self.in_flight -= len(part.pending) - len(part.finished)

@@ -1,0 +1,380 @@
+"""The dispatcher's consume loop, shaped like arq's Worker.
+
+One consumer group over every source topic, every retry topic and the redeliver topic,
+with the range assignor so partition *i* of each lands on the same member
+(co-partitioned by message). Each record becomes a task; offsets are committed only up
+to the first unfinished record of a partition (at-least-once), periodically and on
+revoke and shutdown. Fetching pauses while too many records are in flight (bounded
+memory). A retry topic's head is the next one due: a record not yet due is sought back
+to and its partition paused until then, which never blocks any other partition.
+
+``run()`` serves until ``request_stop()``; ``run(until_idle=True)`` returns once every
+assigned partition is at its end and nothing is in flight (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from contextlib import AsyncExitStack
+from functools import partial
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from callbacks.health import start_ops_server
+from callbacks.kafka import make_consumer, make_producer
+from callbacks.logging import get_logger
+from callbacks.retry import due_in_s
+from callbacks.secretbox import SecretBox
+from callbacks.sender import Sender
+from callbacks.settings import Settings
+from prometheus_client import CollectorRegistry
+
+from dispatcher.deliver import Deliverer
+from dispatcher.jobs import Job, SourcePosition, job_from_record
+from dispatcher.metrics import DispatcherMetrics
+from dispatcher.oauth import TokenCache
+from dispatcher.profiles import ProfileCache
+from dispatcher.progress import OffsetTracker, PartitionProgress
+from dispatcher.protection import EndpointGuard
+from dispatcher.redeliver import EventFetcher, RedeliverError, parse_request
+
+log = get_logger("dispatcher")
+
+POLL_TIMEOUT_MS = 50
+MAX_POLL_RECORDS = 1000
+RESUME_BELOW = 0.8  # resume fetching when in-flight drops under this share of the bound
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._dispatcher.on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info(
+            "partitions_assigned", partitions=sorted(f"{t.topic}[{t.partition}]" for t in assigned)
+        )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        serve_ops: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = DispatcherMetrics(self.registry)
+        self.serve_ops = serve_ops
+        topics = settings.topics
+        self._prefix = topics.prefix
+        self._retry_delay = {topics.retry_for(d): d for d in settings.retry_delays_s}
+        self._redeliver_topic = topics.redeliver
+        self._subscribed = (*topics.sources, *topics.retries, topics.redeliver)
+        self._group = f"{topics.prefix}callbacks-dispatcher"
+        self._tracker = OffsetTracker()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._retry_paused: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._flow_paused = False
+        self._room = asyncio.Event()
+        self._stopping = False
+        self._consumed: dict[str, object] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._deliverer: Deliverer | None = None
+        self._fetcher: EventFetcher | None = None
+        self.cache: ProfileCache | None = None
+
+    def request_stop(self) -> None:
+        """Stop fetching; ``run`` then drains in-flight work (bounded) and returns."""
+        self._stopping = True
+        self._room.set()
+
+    async def run(self, *, until_idle: bool = False) -> None:
+        settings = self.settings
+        async with AsyncExitStack() as stack:
+            if self.serve_ops:
+                runner = await start_ops_server(
+                    self.registry,
+                    self._readiness,
+                    settings.api_host,  # the deployment's listen address
+                    settings.dispatcher_metrics_port,
+                )
+                stack.push_async_callback(runner.cleanup)
+            sender = Sender(
+                allow_private_targets=settings.allow_private_targets,
+                timeout_s=settings.delivery_timeout_s,
+            )
+            stack.push_async_callback(sender.close)
+            producer = make_producer(settings)
+            await producer.start()
+            stack.push_async_callback(producer.stop)
+            self._producer = producer
+            box = SecretBox(settings.master_key_bytes())
+            cache = ProfileCache(settings, box.open, self.metrics)
+            self.cache = cache
+            stack.push_async_callback(cache.stop)
+            await cache.start()
+            fetcher = EventFetcher(settings)
+            stack.push_async_callback(fetcher.stop)
+            self._fetcher = fetcher
+            guard = EndpointGuard(
+                max_per_host=settings.max_concurrency_per_host,
+                failure_threshold=settings.breaker_failure_threshold,
+                open_s=settings.breaker_open_s,
+                on_transition=self._breaker_changed,
+            )
+            self._guard = guard
+            self._deliverer = Deliverer(
+                settings=settings,
+                profiles=cache.get,
+                sender=sender,
+                guard=guard,
+                tokens=TokenCache(sender),
+                producer=producer,
+                metrics=self.metrics,
+            )
+            await cache.wait_ready()
+            consumer = make_consumer(
+                settings,
+                group_id=self._group,
+                partition_assignment_strategy=(RangePartitionAssignor,),
+                max_poll_records=MAX_POLL_RECORDS,
+                session_timeout_ms=int(settings.consumer_session_timeout_s * 1000),
+                heartbeat_interval_ms=int(min(3.0, settings.consumer_session_timeout_s / 4) * 1000),
+            )
+            consumer.subscribe(list(self._subscribed), listener=_Rebalance(self))
+            await consumer.start()
+            stack.push_async_callback(consumer.stop)
+            self._consumer = consumer
+            log.info("dispatcher_started", group=self._group, topics=list(self._subscribed))
+            try:
+                await self._loop(consumer, until_idle)
+            finally:
+                await asyncio.shield(self._shutdown(consumer))
+
+    async def _readiness(self) -> dict[str, bool]:
+        broker = False
+        if self._producer is not None:
+            try:
+                await asyncio.wait_for(
+                    self._producer.partitions_for(self.settings.topics.outcomes), 2.0
+                )
+                broker = True
+            except (KafkaError, TimeoutError):
+                broker = False
+        return {"broker": broker, "profiles": self.cache is not None and self.cache.ready.is_set()}
+
+    def _breaker_changed(self, host: str, state: str) -> None:
+        self.metrics.breaker_transitions.labels(state=state).inc()
+        self.metrics.breakers_open.set(self._guard.open_count())
+        log.warning("circuit_breaker_" + state, host=host)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    async def _loop(self, consumer: AIOKafkaConsumer, until_idle: bool) -> None:
+        interval = self.settings.commit_interval_s
+        last_commit = time.monotonic()
+        limit = self.settings.max_in_flight
+        while not self._stopping:
+            if self._tracker.in_flight >= limit:
+                self._pause_flow(consumer)
+            elif self._flow_paused and self._tracker.in_flight < limit * RESUME_BELOW:
+                self._resume_flow(consumer)
+            batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+            if self._flow_paused:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), interval)
+            else:
+                batch = await consumer.getmany(
+                    timeout_ms=POLL_TIMEOUT_MS, max_records=max(limit - self._tracker.in_flight, 1)
+                )
+            now_ms = int(time.time() * 1000)
+            for tp, fetched in batch.items():
+                delay = self._retry_delay.get(tp.topic)
+                records = fetched
+                if delay is not None:
+                    records = self._due_prefix(consumer, tp, fetched, delay, now_ms)
+                for record in records:
+                    self._start(tp, record)
+            if time.monotonic() - last_commit >= interval:
+                last_commit = time.monotonic()
+                await self._commit(consumer)
+                self._update_lag(consumer)
+            if (
+                until_idle
+                and not batch
+                and self._tracker.in_flight == 0
+                and await self._idle(consumer)
+            ):
+                log.info("dispatcher_idle")
+                return
+
+    def _pause_flow(self, consumer: AIOKafkaConsumer) -> None:
+        if not self._flow_paused:
+            self._flow_paused = True
+            consumer.pause(*consumer.assignment())
+
+    def _resume_flow(self, consumer: AIOKafkaConsumer) -> None:
+        self._flow_paused = False
+        consumer.resume(*(tp for tp in consumer.assignment() if tp not in self._retry_paused))
+
+    def _due_prefix(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        delay_s: float,
+        now_ms: int,
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """The records that are due; at the first one that is not, wait for it."""
+        for index, record in enumerate(records):
+            wait_s = due_in_s(record.timestamp, delay_s, now_ms)
+            if wait_s > 0:
+                consumer.seek(tp, record.offset)
+                consumer.pause(tp)
+                loop = asyncio.get_running_loop()
+                previous = self._retry_paused.pop(tp, None)
+                if previous is not None:
+                    previous.cancel()
+                self._retry_paused[tp] = loop.call_later(wait_s, self._retry_due, consumer, tp)
+                return records[:index]
+        return records
+
+    def _retry_due(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        self._retry_paused.pop(tp, None)
+        if not self._flow_paused and not self._stopping and tp in consumer.assignment():
+            consumer.resume(tp)
+
+    def _start(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        assert self._deliverer is not None
+        part = self._tracker.start(tp, record.offset)
+        counter = self._consumed.get(tp.topic)
+        if counter is None:
+            counter = self.metrics.consumed.labels(topic=tp.topic.removeprefix(self._prefix))
+            self._consumed[tp.topic] = counter
+        counter.inc()  # type: ignore[attr-defined]
+        work: Awaitable[None]
+        if tp.topic == self._redeliver_topic:
+            work = self._redeliver(record)
+        else:
+            job = job_from_record(
+                record.value, record.key, tp.topic, tp.partition, record.offset, record.headers
+            )
+            work = self._deliverer.handle(job)
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(partial(self._finished, part, record.offset))
+
+    def _finished(self, part: PartitionProgress, offset: int, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return  # not done: the offset stays uncommitted and is delivered again
+        exc = task.exception()
+        if exc is not None:
+            self.metrics.internal_errors.labels(stage="task").inc()
+            log.error("dispatch_task_failed", error=repr(exc), offset=offset)
+            return
+        self._tracker.finish(part, offset)
+        self.metrics.in_flight.set(self._tracker.in_flight)
+        if (
+            self._flow_paused
+            and self._tracker.in_flight < self.settings.max_in_flight * RESUME_BELOW
+        ):
+            self._room.set()
+
+    async def _redeliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        assert self._deliverer is not None
+        assert self._fetcher is not None
+        here = Job(
+            record.value, record.key, SourcePosition(record.topic, record.partition, record.offset)
+        )
+        try:
+            job = await self._fetcher.job_for(parse_request(record.value))
+        except RedeliverError as exc:
+            log.warning("redeliver_refused", reason=exc.reason, detail=exc.detail)
+            await self._deliverer.dead_letter(here, exc.reason, exc.detail)
+            return
+        await self._deliverer.handle(job)
+
+    # -- commits, rebalance, idleness, shutdown --------------------------------------
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, tps: set[TopicPartition] | None = None
+    ) -> None:
+        points = self._tracker.commit_points(tps)
+        if not points:
+            return
+        try:
+            await consumer.commit(points)
+        except KafkaError as exc:
+            # Not fatal: the next commit carries the same or later offsets; after a
+            # rebalance the new owner redelivers (at-least-once).
+            self.metrics.commits.labels(result="error").inc()
+            log.warning("offset_commit_failed", error=repr(exc))
+            return
+        self._tracker.committed(points)
+        self.metrics.commits.labels(result="ok").inc()
+
+    def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            last = self._tracker.last_started(tp)
+            if highwater is None or last is None:
+                continue
+            name = tp.topic.removeprefix(self._prefix)
+            lag[name] = lag.get(name, 0) + max(highwater - last - 1, 0)
+        for name, value in lag.items():
+            self.metrics.lag.labels(topic=name).set(value)
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self._consumer is not None:
+            await self._commit(self._consumer, revoked)
+        for tp in revoked:
+            handle = self._retry_paused.pop(tp, None)
+            if handle is not None:
+                handle.cancel()
+        self._tracker.forget(revoked)
+        self.metrics.in_flight.set(self._tracker.in_flight)
+
+    async def _idle(self, consumer: AIOKafkaConsumer) -> bool:
+        assigned = consumer.assignment()
+        if not assigned or self._retry_paused:
+            return False
+        ends = await consumer.end_offsets(list(assigned))
+        for tp in assigned:
+            if await consumer.position(tp) < ends[tp]:
+                return False
+        await self._commit(consumer)
+        return True
+
+    async def _shutdown(self, consumer: AIOKafkaConsumer) -> None:
+        """Stop fetching, give in-flight work a bounded grace, cancel the rest, commit."""
+        with contextlib.suppress(KafkaError):
+            consumer.pause(*consumer.assignment())
+        for handle in self._retry_paused.values():
+            handle.cancel()
+        self._retry_paused.clear()
+        if self._tasks:
+            log.info("dispatcher_draining", in_flight=len(self._tasks))
+            _, pending = await asyncio.wait(
+                set(self._tasks), timeout=self.settings.shutdown_grace_s
+            )
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("dispatcher_cancelled_in_flight", count=len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self._commit(consumer)
+        log.info("dispatcher_stopped")
