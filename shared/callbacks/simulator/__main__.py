@@ -12,7 +12,12 @@ from callbacks.logging import configure_logging
 from callbacks.settings import Settings
 from callbacks.simulator.events import KINDS
 from callbacks.simulator.provision import ProvisionError
-from callbacks.simulator.run import DEFAULT_MIX, DemoError, DemoOptions, run_demo
+from callbacks.simulator.run import (
+    DEFAULT_MIX,
+    DemoError,
+    DemoOptions,
+    run_demo_until_interrupted,
+)
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         settle_s=args.settle,
     )
     try:
-        stats = asyncio.run(run_demo(options, settings, sys.stdout))
+        stats = asyncio.run(run_demo_until_interrupted(options, settings, sys.stdout))
     except (DemoError, ProvisionError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1

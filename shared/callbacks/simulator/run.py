@@ -14,6 +14,7 @@ import contextlib
 import heapq
 import itertools
 import random
+import signal
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -101,6 +102,21 @@ async def run_demo(options: DemoOptions, settings: Settings, out: TextIO) -> Dem
     return await DemoRun(options, settings, out).run()
 
 
+async def run_demo_until_interrupted(
+    options: DemoOptions, settings: Settings, out: TextIO
+) -> DemoStats:
+    """``run_demo`` with SIGINT/SIGTERM ending the traffic early instead of the process."""
+    demo = DemoRun(options, settings, out)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, demo.request_stop)
+    try:
+        return await demo.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 class DemoRun:
     """The state of one run; ``run`` wires it up and tears it down."""
 
@@ -112,9 +128,15 @@ class DemoRun:
         self.output = _Output(out)
         self.warm_hooks: set[str] = set()
         self.warm_changed = asyncio.Event()
+        self.stops = 0  # Ctrl-C: the first ends the traffic, the second the settling
         self.receiver = DemoReceiver(
             self._on_arrival, failure_share=options.failure_share, seed=options.seed or 0
         )
+
+    def request_stop(self) -> None:
+        """Stop producing (first call) or stop waiting for late callbacks (second);
+        the summary is printed either way."""
+        self.stops += 1
 
     def _on_arrival(self, arrival: Arrival) -> None:
         if arrival.event_id in self.stats.warmup_ids and arrival.status == 200:
@@ -158,11 +180,11 @@ class DemoRun:
                 self.rng, account_id=provisioned.account_id, profiles=provisioned.profile_ids
             )
             await self._warm_up(gateway, producer)
-            self.output.say("profiles are live; producing traffic (Ctrl-C stops)")
+            self.output.say("profiles are live; producing traffic (Ctrl-C ends it early)")
             started = time.monotonic()
             await self._produce(gateway, producer, started)
             settle_until = time.monotonic() + options.settle_s
-            while not stats.settled() and time.monotonic() < settle_until:
+            while not stats.settled() and time.monotonic() < settle_until and self.stops < 2:
                 self.output.progress(stats, started)
                 await asyncio.sleep(0.1)
             self.output.progress(stats, started, force=True)
@@ -241,7 +263,7 @@ class DemoRun:
                     accepting = produced + len(pending) < options.max_events
                 else:
                     break
-            if now >= deadline or (not accepting and not pending):
+            if now >= deadline or self.stops or (not accepting and not pending):
                 # Time is up: what is still pending leaves now, in due order (so in
                 # order per message), and the run settles.
                 while pending:
@@ -288,12 +310,14 @@ async def _follow_outcomes(consumer: AIOKafkaConsumer, account_id: str, stats: D
                     outcome: dict[str, Any] = orjson.loads(record.value)
                 except orjson.JSONDecodeError:
                     log.warning("demo_outcome_unreadable", offset=record.offset)
+                    stats.unreadable_outcomes += 1
                     continue
                 if outcome.get("account_id") == account_id:
                     stats.outcome(outcome["delivery_id"], outcome["event_id"], outcome["status"])
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
+    # ``wait`` does not raise the task's CancelledError, so a cancellation of the caller
+    # itself still propagates.
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await asyncio.wait([task])

@@ -47,6 +47,7 @@ class DemoStats:
     warmup_ids: set[str] = field(default_factory=set)
     requests: Counter[int] = field(default_factory=Counter)  # receiver answers by status
     bad_signatures: int = 0
+    unreadable_outcomes: int = 0
     outcome_status: dict[str, str] = field(default_factory=dict)  # delivery id → latest
     _first_seen: set[str] = field(default_factory=set)
     _delivered: set[str] = field(default_factory=set)
@@ -172,6 +173,7 @@ class DemoStats:
             "required_options skips (by design)",
             f"receiver answers: {answers or 'none'}; bad signatures: {self.bad_signatures}",
             f"outcome records: delivered {counts['delivered']}, retrying {counts['retrying']}, "
-            f"failed {counts['failed']} (failed callbacks are in callbacks.dead)",
+            f"failed {counts['failed']} (failed callbacks are in callbacks.dead)"
+            + (f"; unreadable: {self.unreadable_outcomes}" if self.unreadable_outcomes else ""),
         ]
         return "\n".join(lines)
