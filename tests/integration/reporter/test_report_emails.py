@@ -4,9 +4,11 @@ SMTP failures and send-now."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -328,22 +330,69 @@ async def _count(mailbox: Mailbox, recipient: str, expected: int) -> bool:
     return len(to(mailbox, recipient)) >= expected
 
 
-# The test relay takes AUTH without TLS (no certificate here); aiosmtpd warns about that.
-@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
-async def test_login_when_credentials_are_configured(
-    topics: Settings, pool: asyncpg.Pool, metrics: ReporterMetrics
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, written as PEM files."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_starttls_then_login_when_configured(
+    topics: Settings,
+    pool: asyncpg.Pool,
+    metrics: ReporterMetrics,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    # The client trusts the test certificate through OpenSSL's standard variable, so the
+    # production code path (default context, verification on) is what runs.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     mailbox = Mailbox()
-    logins: list[tuple[bytes, bytes]] = []
+    logins: list[bytes] = []
 
     def authenticator(
         server: object, session: object, envelope: object, mechanism: str, data: object
     ) -> AuthResult:
         assert isinstance(data, LoginPassword)
-        logins.append((data.login, data.password))
+        logins.append(data.login)
         return AuthResult(success=data.password == b"s3cret")
 
     port = free_port()
@@ -351,9 +400,10 @@ async def test_login_when_credentials_are_configured(
         mailbox,
         hostname="127.0.0.1",
         port=port,
+        tls_context=server_tls,
+        require_starttls=True,
         authenticator=authenticator,
         auth_required=True,
-        auth_require_tls=False,
     )
     controller.start()
     try:
@@ -362,10 +412,14 @@ async def test_login_when_credentials_are_configured(
         recipient = f"{uuid.uuid4().hex[:8]}@example.com"
         await enable(pool, account, recipient)
         settings = mail_settings(topics, port).model_copy(
-            update={"smtp_username": "reporter", "smtp_password": SecretStr("s3cret")}
+            update={
+                "smtp_username": "reporter",
+                "smtp_password": SecretStr("s3cret"),
+                "smtp_starttls": True,
+            }
         )
         await Scheduler(settings, pool, metrics, close_grace_s=0).tick(NOW)
     finally:
         controller.stop()
     assert len(to(mailbox, recipient)) == 1
-    assert (b"reporter", b"s3cret") in logins
+    assert logins == [b"reporter"]
