@@ -158,18 +158,14 @@ class Sender:
         url: str,
         form: dict[str, str],
         *,
-        auth: aiohttp.BasicAuth | None = None,
+        authorization: str | None = None,
         timeout_s: float | None = None,
     ) -> AttemptResult:
         """A form POST through the same guard (OAuth2 token requests)."""
-        return await self._call(
-            "POST",
-            URL(url),
-            headers=[("Accept", "application/json")],
-            data=form,
-            auth=auth,
-            timeout_s=timeout_s,
-        )
+        headers = [("Accept", "application/json")]
+        if authorization is not None:
+            headers.append(("Authorization", authorization))
+        return await self._call("POST", URL(url), headers=headers, data=form, timeout_s=timeout_s)
 
     async def _call(
         self,
@@ -178,7 +174,6 @@ class Sender:
         *,
         headers: list[tuple[str, str]],
         data: Any,
-        auth: aiohttp.BasicAuth | None = None,
         timeout_s: float | None = None,
     ) -> AttemptResult:
         started = time.perf_counter()
@@ -198,7 +193,6 @@ class Sender:
                 url,
                 headers=headers,
                 data=data,
-                auth=auth,
                 allow_redirects=False,
                 timeout=timeout,
             ) as response:

@@ -8,11 +8,12 @@ hit their token endpoint's rate limits. A token is dropped after the endpoint an
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote_plus
 
-import aiohttp
 import orjson
 from callbacks.models.profiles import ProfileRecord
 from callbacks.sender import Sender
@@ -91,8 +92,10 @@ class TokenCache:
         form = {"grant_type": "client_credentials"}
         if scope:
             form["scope"] = scope
+        # RFC 6749 §2.3.1: client credentials in HTTP Basic, form-urlencoded first.
+        basic = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
         result = await self._sender.post_form(
-            token_url, form, auth=aiohttp.BasicAuth(client_id, client_secret)
+            token_url, form, authorization="Basic " + base64.b64encode(basic).decode()
         )
         if result.error is not None:
             raise TokenError(f"oauth2 token request failed: {result.error}", status=result.status)
