@@ -40,7 +40,7 @@ async def test_each_whatsapp_and_chatbot_event_reaches_its_endpoint(
         "/wa/incoming",
         "whatsapp",
         ["whatsapp.incoming"],
-        headers={"X-From": "{{from}}", "X-Type": "{{type}}"},
+        headers={"X-From": "{{from}}", "X-Type": "{{type}}", "X-Name": "{{name}}"},
         body_type="json",
         body='{"from": "{{from}}", "name": "{{name}}", "text": "{{body}}", '
         '"type": "{{type}}", "reply_to": "{{context_message_id}}"}',
@@ -156,6 +156,8 @@ async def test_each_whatsapp_and_chatbot_event_reaches_its_endpoint(
     }
     assert (got.header("Content-Type") or "").startswith("application/json")
     assert got.header("X-From") == incoming.data["from"]
+    # Header values are inserted verbatim (contract §4): UTF-8 on the wire.
+    assert got.header("X-Name") == HINDI_NAME
     Webhook(incoming_post.signing_secrets[0].secret).verify(got.body, got.headers)
 
     templates = [parse_qs(r.query_string, keep_blank_values=True) for r in sink.at("/wa/templates")]
