@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from urllib.parse import parse_qs, unquote
 
 import pytest
+from callbacks.encryption import decrypt_value
 from callbacks.settings import Settings
 from callbacks.simulator.events import Gateway
 from callbacks.simulator.receiver import verify_signature
 from standardwebhooks.webhooks import Webhook
 
 from tests.integration.dispatcher.conftest import drain, metric, outcomes, publish_profiles
-from tests.integration.dispatcher.sink import Sink
-from tests.integration.whatsapp.conftest import event, produce, profile
+from tests.integration.dispatcher.sink import Reply, Sink
+from tests.integration.whatsapp.conftest import RawSink, event, produce, profile
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +213,62 @@ async def test_each_whatsapp_and_chatbot_event_reaches_its_endpoint(
     assert metric(dispatcher, "callbacks_deliveries_total", outcome="delivered") == len(events)
     assert metric(dispatcher, "callbacks_events_consumed_total", topic="whatsapp.events") == 8
     assert metric(dispatcher, "callbacks_events_consumed_total", topic="chatbot.events") == 2
+
+
+async def test_whatsapp_and_chatbot_callbacks_are_encrypted_and_retried_like_sms(
+    topics: Settings, sink: RawSink, gateway: Gateway
+) -> None:
+    key = os.urandom(32)
+    incoming_post = profile(
+        sink,
+        "/wa/enc",
+        "whatsapp",
+        ["whatsapp.incoming"],
+        body_type="json",
+        body='{"name": "{{name}}", "location": {{location}}, "lat": {{location.latitude}}}',
+        encryption={
+            "enabled": True,
+            "algorithm": "aes-256-gcm",
+            "scope": "values",
+            "key": base64.b64encode(key).decode(),
+        },
+    )
+    chatbot_put = profile(
+        sink,
+        "/bot/flaky",
+        "chatbot",
+        ["chatbot.action"],
+        method="PUT",
+        body_type="json",
+        body='{"action": "{{action}}", "attempt": {{attempt}}}',
+    )
+    sink.script("/bot/flaky", Reply(503, headers={"Retry-After": "0"}), Reply(200))
+    await publish_profiles(topics, incoming_post, chatbot_put)
+    location = {"latitude": 19.076, "longitude": 72.8777, "name": "मुंबई 🌊", "address": "Fort"}
+    incoming = event(
+        gateway,
+        incoming_post,
+        "whatsapp.incoming",
+        {"name": HINDI_NAME, "type": "location", "location": location},
+    )
+    action = event(gateway, chatbot_put, "chatbot.action", {"action": "update"})
+    await produce(topics, [incoming, action])
+    await drain(topics)
+
+    [got] = sink.at("/wa/enc")
+    sent = json.loads(got.body)
+    # With scope "values" every inserted value becomes the encryption of its text:
+    # an object's text is its compact JSON.
+    assert decrypt_value("aes-256-gcm", key, sent["name"]).decode() == HINDI_NAME
+    assert json.loads(decrypt_value("aes-256-gcm", key, sent["location"])) == location
+    assert decrypt_value("aes-256-gcm", key, sent["lat"]) == b"19.076"
+
+    first, second = sink.at("/bot/flaky")
+    assert first.header("webhook-id") == second.header("webhook-id")
+    assert [json.loads(r.body)["attempt"] for r in (first, second)] == [1, 2]
+    statuses = [
+        (o["attempt"], o["status"])
+        for o in await outcomes(topics)
+        if o["event"] == "chatbot.action"
+    ]
+    assert statuses == [(1, "retrying"), (2, "delivered")]
