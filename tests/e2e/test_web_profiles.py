@@ -9,10 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import FloatRect, Locator, Page, expect
 
 from tests.e2e.conftest import Sink, WebApi
 from tests.e2e.test_web_page import sign_in
+
+# The upper part of a desktop page: enough for the README, small as a file.
+TOP: FloatRect = {"x": 0, "y": 0, "width": 1280, "height": 640}
 
 
 async def field_error(page: Page, label: str) -> Locator:
@@ -42,7 +45,7 @@ async def test_create_profile_through_the_form_with_errors_beside_their_fields(
 ) -> None:
     await sign_in(web_page, web_api.url, web_api_key)
     await fill_sms_profile(web_page, web_sink)
-    await web_page.screenshot(path=web_screenshot_dir / "form.png")
+    await web_page.screenshot(path=web_screenshot_dir / "form.png", clip=TOP)
     body = web_page.get_by_label("Body", exact=True)
     save = web_page.get_by_role("button", name="Save")
 
@@ -189,7 +192,7 @@ async def test_list_filters_by_title_method_and_created_date_and_pages(
     await expect(first).to_contain_text("SMS")
     await expect(first).to_contain_text("shop.example.com")
     await expect(first).to_contain_text(newest["id"])
-    await web_page.screenshot(path=web_screenshot_dir / "list.png")
+    await web_page.screenshot(path=web_screenshot_dir / "list.png", clip=TOP)
 
     await first.get_by_role("button", name="Copy profile ID").click()
     await expect(web_page.locator("#status")).to_have_text("Copied profile ID.")
