@@ -10,13 +10,16 @@ Redirects are never followed. Connections are pooled and kept alive.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import aiohttp
+import orjson
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
@@ -25,6 +28,7 @@ from callbacks.retry import parse_retry_after
 from callbacks.ssrf import forbidden_reason
 
 MAX_RESPONSE_BODY = 64 * 1024
+DEFAULT_TOKEN_LIFETIME_S = 300.0
 
 
 class ForbiddenTarget(OSError):
@@ -222,3 +226,43 @@ class Sender:
             return AttemptResult(
                 None, (), b"", elapsed(), f"connection error: {text}", "connection"
             )
+
+
+class TokenError(Exception):
+    """No OAuth2 token could be obtained; ``reason`` goes into the attempt's error."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+async def client_credentials_token(
+    sender: Sender, *, token_url: str, client_id: str, client_secret: str, scope: str | None
+) -> tuple[str, float]:
+    """An OAuth2 client-credentials access token and its lifetime in seconds.
+
+    Shared by the dispatcher (which caches it) and the API's test calls (which do not),
+    so both authenticate exactly alike, through the same SSRF guard.
+    """
+    if not token_url or not client_id:
+        raise TokenError("oauth2: token_url and client_id are required")
+    form = {"grant_type": "client_credentials"}
+    if scope:
+        form["scope"] = scope
+    # RFC 6749 §2.3.1: client credentials in HTTP Basic, form-urlencoded first.
+    basic = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
+    result = await sender.post_form(
+        token_url, form, authorization="Basic " + base64.b64encode(basic).decode()
+    )
+    if result.error is not None:
+        raise TokenError(f"oauth2 token request failed: {result.error}", status=result.status)
+    try:
+        payload = orjson.loads(result.body)
+        value = payload["access_token"]
+        lifetime = float(payload.get("expires_in", DEFAULT_TOKEN_LIFETIME_S))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TokenError("oauth2 token response without access_token") from exc
+    if not isinstance(value, str) or not value:
+        raise TokenError("oauth2 token response without access_token")
+    return value, lifetime

@@ -83,6 +83,24 @@ def skip_reason(
     return None
 
 
+def render(
+    profile: ProfileRecord,
+    variables: dict[str, Any],
+    delivery_id: str,
+    timestamp: int,
+    auth_header: str | None,
+) -> DeliveryRequest:
+    """The request of one attempt; the API's test call renders through the same builder."""
+    return build_request(
+        profile,
+        variables,
+        delivery_id=delivery_id,
+        timestamp=timestamp,
+        signing_secrets=profile.active_signing_secrets(datetime.fromtimestamp(timestamp, UTC)),
+        auth_header=auth_header,
+    )
+
+
 def host_key(url: str) -> str:
     parsed = URL(url, encoded=True)
     return f"{parsed.host}:{parsed.port}"
@@ -213,15 +231,7 @@ class Deliverer:
             auth_header: str | None = await self._tokens.header(profile)
         else:
             auth_header = static_auth_header(profile)
-        now = time.time()
-        return build_request(
-            profile,
-            variables,
-            delivery_id=delivery_id,
-            timestamp=int(now),
-            signing_secrets=profile.active_signing_secrets(datetime.fromtimestamp(now, UTC)),
-            auth_header=auth_header,
-        )
+        return render(profile, variables, delivery_id, int(time.time()), auth_header)
 
     async def _record(
         self,

@@ -8,29 +8,18 @@ hit their token endpoint's rate limits. A token is dropped after the endpoint an
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote_plus
 
-import orjson
 from callbacks.models.profiles import ProfileRecord
-from callbacks.sender import Sender
+from callbacks.sender import Sender, TokenError, client_credentials_token
+
+__all__ = ["TokenCache", "TokenError"]
 
 EXPIRY_MARGIN_S = 30.0
-DEFAULT_EXPIRES_S = 300.0
 
 _Key = tuple[str, str, str, str]
-
-
-class TokenError(Exception):
-    """No token could be obtained; ``reason`` goes into the attempt's error."""
-
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -87,25 +76,11 @@ class TokenCache:
 
     async def _fetch(self, key: _Key) -> _Token:
         token_url, client_id, client_secret, scope = key
-        if not token_url or not client_id:
-            raise TokenError("oauth2: token_url and client_id are required")
-        form = {"grant_type": "client_credentials"}
-        if scope:
-            form["scope"] = scope
-        # RFC 6749 §2.3.1: client credentials in HTTP Basic, form-urlencoded first.
-        basic = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
-        result = await self._sender.post_form(
-            token_url, form, authorization="Basic " + base64.b64encode(basic).decode()
+        value, lifetime = await client_credentials_token(
+            self._sender,
+            token_url=token_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope or None,
         )
-        if result.error is not None:
-            raise TokenError(f"oauth2 token request failed: {result.error}", status=result.status)
-        try:
-            payload = orjson.loads(result.body)
-            value = payload["access_token"]
-            expires_in = float(payload.get("expires_in", DEFAULT_EXPIRES_S))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise TokenError("oauth2 token response without access_token") from exc
-        if not isinstance(value, str) or not value:
-            raise TokenError("oauth2 token response without access_token")
-        lifetime = max(expires_in - EXPIRY_MARGIN_S, 0.0)
-        return _Token(value, self._clock() + lifetime)
+        return _Token(value, self._clock() + max(lifetime - EXPIRY_MARGIN_S, 0.0))

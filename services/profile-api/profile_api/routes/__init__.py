@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from profile_api.routes import accounts, channels, deliveries, profiles, reports, web
+from profile_api.routes import accounts, channels, deliveries, profiles, reports, test_calls, web
 
 MODULES: tuple[ModuleType, ...] = (
     accounts,
@@ -19,5 +19,6 @@ MODULES: tuple[ModuleType, ...] = (
     channels,
     deliveries,
     reports,
+    test_calls,
     web,
 )
