@@ -328,3 +328,56 @@ async def test_delivery_log_shows_callbacks_attempts_and_redelivers(
     await expect(web_page.get_by_role("button", name=f"Redeliver {delivered}")).to_be_disabled()
     await web_page.get_by_role("button", name=f"Redeliver {failed}").click()
     await expect(web_page.locator("#status")).to_have_text(f"Redelivery of {failed} requested.")
+
+
+async def test_every_optional_section_saves_and_comes_back_with_secrets_masked(
+    web_page: Page, web_api: WebApi, web_api_key: str
+) -> None:
+    await sign_in(web_page, web_api.url, web_api_key)
+    await web_page.get_by_role("link", name="Add New").click()
+    await web_page.get_by_label("Title", exact=True).fill("Chatbot form post")
+    await web_page.get_by_label("Select channel API").select_option("chatbot")
+    await expect(web_page.get_by_label("HTTP method").locator("option")).to_have_count(4)
+    await web_page.get_by_role("checkbox", name=re.compile(r"^chatbot\.action")).check()
+    await web_page.get_by_label("URL endpoint").fill("https://bot.example.com/{{session_id}}")
+    await web_page.get_by_label("Body type").select_option("form")
+    await expect(web_page.get_by_label("Body", exact=True)).to_be_hidden()
+    await web_page.get_by_role("button", name="Add form field").click()
+    await web_page.get_by_label("Form field 1 name").fill("intent")
+    await web_page.get_by_label("Form field 1 value").fill("{{intent}}")
+    await web_page.get_by_label("Enable encryption").check()
+    await web_page.get_by_label("Algorithm").select_option("aes-128-gcm")
+    await web_page.get_by_role("button", name="Generate key").click()
+    await web_page.get_by_label("Authentication type").select_option("basic")
+    await web_page.get_by_label("Username").fill("bot")
+    await web_page.get_by_label("Password").fill("s3cret")
+    await web_page.get_by_label("Enable callback required options").check()
+    await web_page.get_by_role("checkbox", name="session_id", exact=True).check()
+    await web_page.get_by_label("Retry on").select_option("transient_only")
+    await web_page.get_by_role("button", name="Save").click()
+    await expect(web_page.get_by_role("heading", name="Edit: Chatbot form post")).to_be_visible()
+
+    # The edit page shows what was saved, secrets as ****; saving again keeps them.
+    await expect(web_page.get_by_label("Form field 1 value")).to_have_value("{{intent}}")
+    await expect(web_page.get_by_label("Key (base64)")).to_have_value("****")
+    await expect(web_page.get_by_label("Password")).to_have_value("****")
+    await expect(web_page.get_by_role("checkbox", name="session_id", exact=True)).to_be_checked()
+    await web_page.get_by_role("button", name="Save").click()
+    await expect(web_page.locator("#main").get_by_text("Callback profile saved.")).to_be_visible()
+
+    _, listing = await web_api.call("GET", "/v1/callback-profiles", web_api_key)
+    [saved] = listing["items"]
+    assert saved["method"] == "POST"
+    assert (saved["body_type"], saved["body"]) == ("form", None)
+    assert saved["form_fields"] == {"intent": "{{intent}}"}
+    assert saved["encryption"] == {
+        "enabled": True,
+        "algorithm": "aes-128-gcm",
+        "scope": "values",
+        "key": "****",
+    }
+    assert saved["authentication"]["type"] == "basic"
+    assert saved["authentication"]["username"] == "bot"
+    assert saved["authentication"]["password"] == "****"
+    assert saved["required_options"] == {"enabled": True, "variables": ["session_id"]}
+    assert saved["retry_on"] == "transient_only"

@@ -118,7 +118,7 @@ export async function renderProfileForm(root, id) {
   let events = checkboxGroup("Events", "events", [], []);
   let required = checkboxGroup("Required variables", "required_options.variables", [], []);
   const requiredSlot = h("div", {});
-  const requiredSwitch = toggleSwitch("Enable callback required options", profile.required_options.enabled, () => refresh(), "required_options.enabled");
+  const requiredSwitch = toggleSwitch("Enable callback required options", profile.required_options.enabled, (on) => { required.el.hidden = !on; }, "required_options.enabled");
   const encryption = encryptionSection(profile.encryption);
   const authentication = authenticationSection(profile.authentication);
 
@@ -298,7 +298,6 @@ export async function renderProfileForm(root, id) {
     h("section", { class: "section test-section", "aria-labelledby": "test-title" }, h("h2", { id: "test-title", text: "Test" }), h("p", { class: "hint", text: "Sends one callback built exactly as the dispatcher would, with sample values." }), testEvent.wrap, testOutput),
     h("div", { class: "actions sticky" }, testButton, saveButton, h("a", { href: "#/profiles", class: "button secondary", text: "Cancel" })),
   );
-  requiredSwitch.input.addEventListener("change", () => { required.el.hidden = !requiredSwitch.input.checked; });
   refresh();
 
   const heading = h("h1", { id: "form-title", tabindex: "-1", text: isNew ? "Add callback profile" : `Edit: ${profile.title}` });
