@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from callbacks.devstack.processes import free_port
 from playwright.async_api import FloatRect, Locator, Page, expect
 
 from tests.e2e.conftest import Sink, WebApi
@@ -119,13 +120,23 @@ async def test_test_button_shows_the_request_sent_and_the_response(
     await expect(result).to_contain_text("Request sent")
     await expect(result).to_contain_text(f"{web_sink.url}/hooks/sms?src=web")
     await expect(result).to_contain_text('"received": 1')  # the web_sink's own answer
+    # The sticky action bar would cover the bottom of the section in the picture.
+    actions = web_page.locator(".actions.sticky")
+    await actions.evaluate("el => { el.hidden = true; }")
     await web_page.locator(".test-section").screenshot(path=web_screenshot_dir / "test-result.png")
+    await actions.evaluate("el => { el.hidden = false; }")
 
     [received] = web_sink.received
     assert received["method"] == "POST"
     assert received["path"] == "/hooks/sms?src=web"
     assert received["headers"]["X-Id"]  # rendered from the sample message id
     assert json.loads(received["body"])["status"]
+
+    # Nothing listens on this port: the result says so instead of a response.
+    await web_page.get_by_label("URL endpoint").fill(f"http://127.0.0.1:{free_port()}/gone")
+    await web_page.get_by_role("button", name="Test", exact=True).click()
+    await expect(result.locator(".notice")).to_contain_text("Not delivered")
+    await expect(result).not_to_contain_text("Response:")
 
 
 async def create(web_api: WebApi, key: str, **fields: Any) -> dict[str, Any]:

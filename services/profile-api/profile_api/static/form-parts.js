@@ -218,17 +218,21 @@ function bodyBlock(body) {
 }
 
 /** The Test call's answer: the request sent, then the response or the error. */
+const ms = (value) => (value === null || value === undefined ? "?" : `${Math.round(value)} ms`);
+
 export function testResult(result) {
-  const request = result.request || {};
+  const request = result.request;
   const response = result.response;
   const verdict = result.delivered
-    ? `Delivered: ${response?.status} in ${response?.latency_ms ?? "?"} ms.`
+    ? `Delivered: ${response?.status} in ${ms(response?.latency_ms)}.`
     : `Not delivered: ${result.error || (response ? `the endpoint answered ${response.status}` : "no response")}.`;
   return h(
     "div",
     { class: "test-result" },
     h("p", { class: `notice ${result.delivered ? "ok" : "error"}`, text: verdict }),
-    h(
+    !request
+      ? h("p", { class: "hint", text: "No request was sent: it could not be built." })
+      : h(
       "details",
       { open: true },
       h("summary", { text: "Request sent" }),
@@ -241,7 +245,7 @@ export function testResult(result) {
           "details",
           { open: true },
           h("summary", { text: `Response: ${response.status}` }),
-          h("p", { text: `Latency: ${response.latency_ms ?? "?"} ms` }),
+          h("p", { text: `Latency: ${ms(response.latency_ms)}` }),
           headerList(response.headers),
           bodyBlock(response.body),
         )
