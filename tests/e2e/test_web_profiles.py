@@ -90,6 +90,13 @@ async def test_create_profile_through_the_form_with_errors_beside_their_fields(
     assert saved["body_type"] == "json"
     assert saved["body"] == '{"id": "{{message_id}}", "status": "{{status}}"}'
 
+    # Test on the saved, unchanged profile goes through /{id}/test (stored secrets).
+    saved_test = re.compile(r"/v1/callback-profiles/[0-9a-f-]{36}/test$")
+    async with web_page.expect_request(saved_test):
+        await web_page.get_by_role("button", name="Test", exact=True).click()
+    await expect(web_page.locator(".test-result .notice")).to_contain_text("Delivered: 200")
+    assert len(web_sink.received) == 1
+
     # Edit: the channel is fixed, other fields change and save.
     await expect(web_page.get_by_label("Select channel API")).to_be_disabled()
     await web_page.get_by_label("Title", exact=True).fill("Order SMS status v2")
