@@ -42,6 +42,9 @@ PHONE = {"width": 390, "height": 844}
 # Screenshots for the README land here when set (docs/screenshots); otherwise in a
 # temporary folder, so the screenshot code runs on every test run.
 SCREENSHOT_DIR_ENV = "CALLBACKS_SCREENSHOT_DIR"
+# pytest-timeout counts session fixtures in the first test that needs them; installing
+# Chromium with apt on a fresh machine takes minutes, so only then the limit is longer.
+WEB_TEST_TIMEOUT_S = 120 if Path(CHROMIUM).exists() else 900
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import WebApi
+from tests.e2e.conftest import WEB_TEST_TIMEOUT_S, WebApi
+
+pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
 
 
 async def sign_in(page: Page, url: str, key: str) -> None:

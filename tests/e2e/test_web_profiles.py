@@ -9,14 +9,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from callbacks.devstack.processes import free_port
 from playwright.async_api import FloatRect, Locator, Page, expect
 
-from tests.e2e.conftest import Sink, WebApi
+from tests.e2e.conftest import WEB_TEST_TIMEOUT_S, Sink, WebApi
 from tests.e2e.test_web_page import sign_in
 
 # The upper part of a desktop page: enough for the README, small as a file.
 TOP: FloatRect = {"x": 0, "y": 0, "width": 1280, "height": 640}
+
+pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
 
 
 async def field_error(page: Page, label: str) -> Locator:
