@@ -109,3 +109,24 @@ async def test_keyboard_alone_signs_in_and_reaches_the_form_with_visible_focus(
     await expect(web_page.get_by_role("heading", name="Add callback profile")).to_be_focused()
     await web_page.keyboard.press("Tab")
     await expect(web_page.get_by_label("Title", exact=True)).to_be_focused()
+
+
+async def test_a_key_the_api_stops_accepting_signs_the_user_out(
+    web_page: Page, web_api: WebApi, web_api_key: str
+) -> None:
+    await sign_in(web_page, web_api.url, web_api_key)
+    await web_page.route(
+        "**/v1/callback-profiles?*",
+        lambda route: route.fulfill(
+            status=401,
+            content_type="application/problem+json",
+            body='{"type": "about:blank", "title": "Unauthorized", "status": 401, '
+            '"detail": "unknown or revoked api-key"}',
+        ),
+    )
+    await web_page.get_by_role("button", name="Search").click()
+    await expect(web_page.get_by_role("alert")).to_have_text(
+        "Your API key is no longer accepted. Please sign in again."
+    )
+    await expect(web_page.get_by_label("API key")).to_be_focused()
+    assert await web_page.evaluate("sessionStorage.getItem('callbacks.apiKey')") is None

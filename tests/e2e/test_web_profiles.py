@@ -402,3 +402,23 @@ async def test_every_optional_section_saves_and_comes_back_with_secrets_masked(
     assert saved["authentication"]["password"] == "****"
     assert saved["required_options"] == {"enabled": True, "variables": ["session_id"]}
     assert saved["retry_on"] == "transient_only"
+
+
+async def test_delivery_log_says_when_the_api_has_no_delivery_log(
+    web_page: Page, web_api: WebApi, web_api_key: str
+) -> None:
+    profile = await create(
+        web_api, web_api_key, title="No log", url="https://log.example/h", method="GET"
+    )
+    problem = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no route"}
+    await web_page.route(
+        re.compile(r"/v1/deliveries\?"),
+        lambda route: route.fulfill(
+            status=404, content_type="application/problem+json", body=json.dumps(problem)
+        ),
+    )
+    await sign_in(web_page, web_api.url, web_api_key)
+    await web_page.goto(f"{web_api.url}/#/profiles/{profile['id']}/deliveries")
+    await expect(
+        web_page.locator("#main").get_by_text("Delivery log not available.")
+    ).to_be_visible()
