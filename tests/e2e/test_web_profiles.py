@@ -422,3 +422,17 @@ async def test_delivery_log_says_when_the_api_has_no_delivery_log(
     await expect(
         web_page.locator("#main").get_by_text("Delivery log not available.")
     ).to_be_visible()
+
+
+async def test_user_data_is_shown_as_text_never_as_markup(
+    web_page: Page, web_api: WebApi, web_api_key: str
+) -> None:
+    title = '<img src=x onerror="window.pwned=1"><b>bold</b> & "quoted"'
+    await create(web_api, web_api_key, title=title, url="https://x.example/h", method="GET")
+    await sign_in(web_page, web_api.url, web_api_key)
+    link = web_page.locator("table.profiles a.row-title")
+    await expect(link).to_have_text(title)
+    assert await web_page.locator("table.profiles img, table.profiles b").count() == 0
+    await link.click()
+    await expect(web_page.get_by_role("heading", name=f"Edit: {title}")).to_be_visible()
+    assert await web_page.evaluate("window.pwned") is None
