@@ -202,9 +202,18 @@ class Scheduler:
                 repr(exc)[:500],
             )
             return False
-        await self._pool.execute(
-            "UPDATE report_runs SET sent_at = now(), last_error = NULL WHERE id = $1", run_id
+        # The relay has the email: recording that must survive a shutdown's cancellation,
+        # or the report would be sent again when the lease expires.
+        marking = asyncio.ensure_future(
+            self._pool.execute(
+                "UPDATE report_runs SET sent_at = now(), last_error = NULL WHERE id = $1", run_id
+            )
         )
+        try:
+            await asyncio.shield(marking)
+        except asyncio.CancelledError:
+            await marking
+            raise
         self._metrics.reports_sent.labels(kind=kind).inc()
         log.info(
             "report_sent",

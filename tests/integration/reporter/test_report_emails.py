@@ -313,6 +313,14 @@ async def test_send_now_reports_the_period_so_far_without_blocking_the_schedule(
         status, body = await api.call("POST", "/v1/callback-reports/send-now")
         assert status == 202
         await eventually(lambda: _count(mailbox, recipient, scheduled + 1), what="send-now")
+
+        async def recorded() -> bool:
+            sent = await pool.fetchval(
+                "SELECT sent_at FROM report_runs WHERE id = $1", body["request_id"]
+            )
+            return sent is not None
+
+        await eventually(recorded, what="send-now marked sent")
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -322,8 +330,6 @@ async def test_send_now_reports_the_period_so_far_without_blocking_the_schedule(
     assert "(so far), Asia/Kolkata: 1 delivered, 1 failed" in now_mail[0]["Subject"]
     text, _ = parts(now_mail[0])
     assert "  Live  delivered       1  failed       1" in text.splitlines()
-    sent = await pool.fetchval("SELECT sent_at FROM report_runs WHERE id = $1", body["request_id"])
-    assert sent is not None
 
 
 async def _count(mailbox: Mailbox, recipient: str, expected: int) -> bool:

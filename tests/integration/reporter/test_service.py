@@ -67,10 +67,15 @@ async def test_reporter_process_serves_ops_and_ingests_until_sigterm(
                 return bool(count == 20)
 
             await eventually(stored, timeout_s=20, what="outcomes stored")
-            status, metrics = await get("/metrics")
-            assert status == 200
+
+            async def counted() -> str:
+                status, text = await get("/metrics")
+                # Counted once the batch's offsets are committed, just after the rows.
+                ok = status == 200 and "callbacks_outcomes_ingested_total 20.0" in text
+                return text if ok else ""
+
+            metrics = await eventually(counted, what="ingest counted in /metrics")
             for name in (
-                "callbacks_outcomes_ingested_total 20.0",
                 "callbacks_reporter_ingest_lag",
                 "callbacks_reports_sent_total",
                 "callbacks_reporter_ingest_batch_duration_seconds_bucket",
