@@ -129,6 +129,7 @@ class Sender:
         self.allow_private_targets = allow_private_targets
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         connector = aiohttp.TCPConnector(
             resolver=resolver or GuardedResolver(allow_private_targets=allow_private_targets),
             limit=0,  # per-host caps are the dispatcher's job (endpoint protection)
@@ -190,7 +191,7 @@ class Sender:
             return AttemptResult(
                 None, (), b"", 0.0, f"target {url.host} refused: {refusal}", "forbidden_target"
             )
-        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
         try:
             async with self.session.request(
                 method,
@@ -204,9 +205,9 @@ class Sender:
                 status = response.status
                 out_headers = tuple(response.headers.items())
                 latency = elapsed()
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if 200 <= status < 300:
                     return AttemptResult(status, out_headers, body, latency, None, None, None)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if 300 <= status < 400:
                     location = response.headers.get("Location", "")
                     error = f"HTTP {status} redirect to {location} (not followed)"
