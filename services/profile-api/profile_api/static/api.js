@@ -49,7 +49,10 @@ async function request(method, path, { body = undefined, params = undefined, key
   try {
     response = await fetch(url, init);
   } catch (error) {
-    throw new ApiError(0, { title: "Network error", detail: `The API could not be reached (${error.message}).` });
+    throw new ApiError(0, {
+      title: "Network error",
+      detail: `The API could not be reached (${error.message}).`,
+    });
   }
   if (response.status === 204) return null;
   const text = await response.text();

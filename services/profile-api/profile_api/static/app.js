@@ -85,7 +85,10 @@ function renderSignIn(reason = "") {
 function parseHash() {
   const raw = window.location.hash.startsWith("#/") ? window.location.hash.slice(2) : "profiles";
   const [path, query = ""] = raw.split("?");
-  return { parts: path.split("/").filter(Boolean).map(decodeURIComponent), query: new URLSearchParams(query) };
+  return {
+    parts: path.split("/").filter(Boolean).map(decodeURIComponent),
+    query: new URLSearchParams(query),
+  };
 }
 
 /** Render the view for the current hash. Views move focus to their heading. */

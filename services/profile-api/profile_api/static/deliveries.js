@@ -7,7 +7,10 @@ import { announce, formatDate, h, replaceChildren } from "./dom.js";
 const PAGE_SIZE = 20;
 
 const deliveryId = (row) => row.delivery_id || row.id;
-const attemptCount = (row) => row.attempts_count ?? row.attempt ?? (Array.isArray(row.attempts) ? row.attempts.length : row.attempts);
+const attemptCount = (row) =>
+  row.attempts_count ??
+  row.attempt ??
+  (Array.isArray(row.attempts) ? row.attempts.length : row.attempts);
 const lastAt = (row) => row.last_attempted_at || row.attempted_at || row.updated_at;
 
 function statusBadge(status) {
@@ -22,7 +25,17 @@ function attemptsTable(delivery) {
     "table",
     { class: "attempts" },
     h("caption", { text: "Attempts" }),
-    h("thead", {}, h("tr", {}, ["Attempt", "When", "Status", "HTTP", "Latency", "Error"].map((t) => h("th", { scope: "col", text: t })))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Attempt", "When", "Status", "HTTP", "Latency", "Error"].map((t) =>
+          h("th", { scope: "col", text: t }),
+        ),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -34,7 +47,10 @@ function attemptsTable(delivery) {
           h("td", { "data-label": "When", text: formatDate(a.attempted_at) }),
           h("td", { "data-label": "Status" }, statusBadge(a.status)),
           h("td", { "data-label": "HTTP", text: a.http_status ?? "—" }),
-          h("td", { "data-label": "Latency", text: a.latency_ms == null ? "—" : `${Math.round(a.latency_ms)} ms` }),
+          h("td", {
+            "data-label": "Latency",
+            text: a.latency_ms == null ? "—" : `${Math.round(a.latency_ms)} ms`,
+          }),
           h("td", { "data-label": "Error", text: a.error || "" }),
         ),
       ),
@@ -59,7 +75,10 @@ function deliveryRow(row) {
       try {
         replaceChildren(detailRow.firstChild, attemptsTable(await api.getDelivery(id)));
       } catch (error) {
-        replaceChildren(detailRow.firstChild, h("p", { class: "notice error", text: error.message }));
+        replaceChildren(
+          detailRow.firstChild,
+          h("p", { class: "notice error", text: error.message }),
+        );
       }
     },
   });
@@ -69,7 +88,10 @@ function deliveryRow(row) {
     "aria-label": `Redeliver ${id}`,
     text: "Redeliver",
     disabled: row.retryable === false,
-    title: row.retryable === false ? "The position of this event is unknown, so it cannot be delivered again." : null,
+    title:
+      row.retryable === false
+        ? "The position of this event is unknown, so it cannot be delivered again."
+        : null,
     onclick: async () => {
       redeliver.disabled = true;
       try {
@@ -107,7 +129,13 @@ export async function renderDeliveries(root, profileId) {
   let page = 0;
   replaceChildren(
     root,
-    h("p", { class: "breadcrumb" }, h("a", { href: "#/profiles", text: "Callback Profiles" }), " › ", h("a", { href: `#/profiles/${encodeURIComponent(profileId)}`, text: "Profile" })),
+    h(
+      "p",
+      { class: "breadcrumb" },
+      h("a", { href: "#/profiles", text: "Callback Profiles" }),
+      " › ",
+      h("a", { href: `#/profiles/${encodeURIComponent(profileId)}`, text: "Profile" }),
+    ),
     heading,
     h("p", {}, "Latest callbacks of profile ", h("code", { text: profileId }), "."),
     results,
@@ -117,10 +145,20 @@ export async function renderDeliveries(root, profileId) {
   async function load() {
     let data;
     try {
-      data = await api.listDeliveries({ profile_id: profileId, limit: PAGE_SIZE, cursor: cursors[page] });
+      data = await api.listDeliveries({
+        profile_id: profileId,
+        limit: PAGE_SIZE,
+        cursor: cursors[page],
+      });
     } catch (error) {
       const missing = error.status === 404 || error.status === 405;
-      replaceChildren(results, h("p", { class: `notice ${missing ? "muted" : "error"}`, text: missing ? "Delivery log not available." : error.message }));
+      replaceChildren(
+        results,
+        h("p", {
+          class: `notice ${missing ? "muted" : "error"}`,
+          text: missing ? "Delivery log not available." : error.message,
+        }),
+      );
       results.setAttribute("aria-busy", "false");
       return;
     }
@@ -129,11 +167,37 @@ export async function renderDeliveries(root, profileId) {
     const pager = h(
       "nav",
       { class: "pager", "aria-label": "Pages" },
-      h("button", { type: "button", class: "button secondary", text: "Previous", disabled: page === 0, onclick: () => { page -= 1; load(); } }),
+      h("button", {
+        type: "button",
+        class: "button secondary",
+        text: "Previous",
+        disabled: page === 0,
+        onclick: () => {
+          page -= 1;
+          load();
+        },
+      }),
       h("span", { text: `Page ${page + 1}` }),
-      h("button", { type: "button", class: "button secondary", text: "Next", disabled: !data.next_cursor, onclick: () => { page += 1; load(); } }),
+      h("button", {
+        type: "button",
+        class: "button secondary",
+        text: "Next",
+        disabled: !data.next_cursor,
+        onclick: () => {
+          page += 1;
+          load();
+        },
+      }),
     );
-    const headers = ["Delivery", "Event", "Status", "Attempts", "Last HTTP", "Last attempt", "Actions"];
+    const headers = [
+      "Delivery",
+      "Event",
+      "Status",
+      "Attempts",
+      "Last HTTP",
+      "Last attempt",
+      "Actions",
+    ];
     replaceChildren(
       results,
       items.length
@@ -144,7 +208,15 @@ export async function renderDeliveries(root, profileId) {
               "table",
               { class: "deliveries" },
               h("caption", { class: "visually-hidden", text: "Callbacks, newest first" }),
-              h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col", text: t })))),
+              h(
+                "thead",
+                {},
+                h(
+                  "tr",
+                  {},
+                  headers.map((t) => h("th", { scope: "col", text: t })),
+                ),
+              ),
               h("tbody", {}, items.map(deliveryRow)),
             ),
           )

@@ -101,12 +101,7 @@ export function toggleSwitch(labelText, checked, onchange, path = null) {
   const input = h("input", { type: "checkbox", role: "switch", checked, id: nextId("switch") });
   if (path) input.dataset.field = path;
   input.addEventListener("change", () => onchange(input.checked));
-  const el = h(
-    "div",
-    { class: "switch" },
-    input,
-    h("label", { for: input.id, text: labelText }),
-  );
+  const el = h("div", { class: "switch" }, input, h("label", { for: input.id, text: labelText }));
   return { el, input };
 }
 
@@ -133,7 +128,10 @@ export function variablePicker(form, fallbackField) {
   }
 
   function insert(name) {
-    const field = lastField && lastField.isConnected && !lastField.closest("[hidden]") ? lastField : fallbackField();
+    const field =
+      lastField && lastField.isConnected && !lastField.closest("[hidden]")
+        ? lastField
+        : fallbackField();
     if (!field) {
       announce("Focus a template field first.", "error");
       return;
@@ -151,7 +149,10 @@ export function variablePicker(form, fallbackField) {
   function render() {
     const wanted = search.value.trim().toLowerCase();
     const shown = variables.filter(
-      (v) => !wanted || v.name.toLowerCase().includes(wanted) || (v.description || "").toLowerCase().includes(wanted),
+      (v) =>
+        !wanted ||
+        v.name.toLowerCase().includes(wanted) ||
+        (v.description || "").toLowerCase().includes(wanted),
     );
     replaceChildren(
       list,
@@ -170,7 +171,10 @@ export function variablePicker(form, fallbackField) {
             h("code", { text: `{{${v.name}}}` }),
             h("span", { class: "var-desc", text: v.description || "" }),
             v.example !== undefined && v.example !== null
-              ? h("span", { class: "var-example", text: `e.g. ${typeof v.example === "string" ? v.example : JSON.stringify(v.example)}` })
+              ? h("span", {
+                  class: "var-example",
+                  text: `e.g. ${typeof v.example === "string" ? v.example : JSON.stringify(v.example)}`,
+                })
               : null,
           ),
         ),
@@ -184,7 +188,10 @@ export function variablePicker(form, fallbackField) {
     "aside",
     { class: "picker card", "aria-labelledby": "picker-title" },
     h("h2", { id: "picker-title", text: "Variables" }),
-    h("p", { class: "hint", text: "Click a variable to insert it at the cursor of the last template field you were in." }),
+    h("p", {
+      class: "hint",
+      text: "Click a variable to insert it at the cursor of the last template field you were in.",
+    }),
     h("label", { for: search.id, text: "Find variable" }),
     search,
     target,
@@ -213,7 +220,8 @@ function headerList(headers) {
 }
 
 function bodyBlock(body) {
-  if (body === null || body === undefined || body === "") return h("p", { class: "hint", text: "No body." });
+  if (body === null || body === undefined || body === "")
+    return h("p", { class: "hint", text: "No body." });
   return h("pre", { class: "code", tabindex: "0" }, h("code", { text: String(body) }));
 }
 
@@ -233,13 +241,21 @@ export function testResult(result) {
     !request
       ? h("p", { class: "hint", text: "No request was sent: it could not be built." })
       : h(
-      "details",
-      { open: true },
-      h("summary", { text: "Request sent" }),
-      h("p", {}, h("strong", { text: request.method || "" }), " ", h("code", { class: "wrap", text: request.url || "" }), " ", request.url ? copyButton(request.url, "request URL") : null),
-      headerList(request.headers),
-      bodyBlock(request.body),
-    ),
+          "details",
+          { open: true },
+          h("summary", { text: "Request sent" }),
+          h(
+            "p",
+            {},
+            h("strong", { text: request.method || "" }),
+            " ",
+            h("code", { class: "wrap", text: request.url || "" }),
+            " ",
+            request.url ? copyButton(request.url, "request URL") : null,
+          ),
+          headerList(request.headers),
+          bodyBlock(request.body),
+        ),
     response
       ? h(
           "details",
@@ -252,4 +268,48 @@ export function testResult(result) {
       : null,
     result.error ? h("p", { class: "field-error", text: `Error: ${result.error}` }) : null,
   );
+}
+
+/** A select of [value, label] pairs with `value` chosen. */
+export const select = (options, value) =>
+  h(
+    "select",
+    {},
+    options.map(([v, label]) => h("option", { value: v, text: label, selected: v === value })),
+  );
+
+/** A fieldset of checkboxes; its error slot sits under the group. */
+export function checkboxGroup(legend, path, items, checked, { disabled = false, note = "" } = {}) {
+  const error = h("p", { class: "field-error", id: nextId("group-error"), hidden: true });
+  const set = h(
+    "fieldset",
+    { class: "checks", "data-field": path, "aria-describedby": error.id, disabled },
+    h("legend", { text: legend }),
+    note ? h("p", { class: "hint", text: note }) : null,
+    h(
+      "div",
+      { class: items.length > 8 ? "check-list many" : "check-list" },
+      items.map(([value, label, hint]) => {
+        const input = h("input", {
+          type: "checkbox",
+          value,
+          checked: checked.includes(value),
+          id: nextId("chk"),
+        });
+        return h(
+          "div",
+          { class: "check" },
+          input,
+          h(
+            "label",
+            { for: input.id },
+            h("span", { text: label }),
+            hint ? h("span", { class: "hint", text: ` ${hint}` }) : null,
+          ),
+        );
+      }),
+    ),
+    error,
+  );
+  return { el: set, values: () => [...set.querySelectorAll("input:checked")].map((i) => i.value) };
 }

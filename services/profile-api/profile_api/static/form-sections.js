@@ -1,10 +1,47 @@
-// The profile form's optional sections (encryption, authentication), the variables a
-// channel offers, and turning the form's values into the API's profile body.
+// The profile form's data and optional sections: a new profile's defaults, body types,
+// encryption and authentication, the variables a channel offers, and turning the
+// form's values into the API's profile body.
 
 import { field, h, replaceChildren } from "./dom.js";
 import { toggleSwitch } from "./form-parts.js";
 
-const ALGORITHMS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "aes-128-cfb", "aes-192-cfb", "aes-256-cfb"];
+const ALGORITHMS = [
+  "aes-128-gcm",
+  "aes-192-gcm",
+  "aes-256-gcm",
+  "aes-128-cfb",
+  "aes-192-cfb",
+  "aes-256-cfb",
+];
+
+export const BODY_TYPES = [
+  ["json", "JSON"],
+  ["xml", "XML"],
+  ["html", "HTML"],
+  ["text", "Text"],
+  ["form", "Form (x-www-form-urlencoded)"],
+];
+
+/** What a new profile starts as (the API's defaults, with a JSON body). */
+export const NEW_PROFILE = {
+  title: "",
+  channel: "default",
+  events: [],
+  method: "POST",
+  url: "",
+  headers: {},
+  query_params: {},
+  body_type: "json",
+  body: "",
+  form_fields: null,
+  encryption: { enabled: false, algorithm: "aes-256-gcm", scope: "values", key: null },
+  authentication: { type: "none" },
+  required_options: { enabled: false, variables: [] },
+  enabled: true,
+  retry_on: "all_failures",
+  max_age: null,
+};
+
 const MASK = "****";
 
 const AUTH_TYPES = [
@@ -15,7 +52,10 @@ const AUTH_TYPES = [
 ];
 
 const AUTH_FIELDS = {
-  basic: [["username", "Username", "text"], ["password", "Password", "password"]],
+  basic: [
+    ["username", "Username", "text"],
+    ["password", "Password", "password"],
+  ],
   bearer: [["token", "Token", "password"]],
   oauth2_client_credentials: [
     ["token_url", "Token URL", "url"],
@@ -37,7 +77,10 @@ export function channelVariables(spec, chosenEvents) {
     ? spec.events.filter((e) => chosenEvents.includes(e.name))
     : spec.events;
   const seen = new Map();
-  for (const variable of [...events.flatMap((e) => e.variables || []), ...(spec.envelope_variables || [])]) {
+  for (const variable of [
+    ...events.flatMap((e) => e.variables || []),
+    ...(spec.envelope_variables || []),
+  ]) {
     if (!seen.has(variable.name)) seen.set(variable.name, variable);
   }
   return [...seen.values()];
@@ -52,12 +95,23 @@ function randomKey(bytes) {
 /** Encryption toggle with algorithm, scope and key (contract §6). */
 export function encryptionSection(encryption) {
   const details = h("div", { class: "subsection" });
-  const toggle = toggleSwitch("Enable encryption", encryption.enabled, (on) => {
-    details.hidden = !on;
-  }, "encryption.enabled");
+  const toggle = toggleSwitch(
+    "Enable encryption",
+    encryption.enabled,
+    (on) => {
+      details.hidden = !on;
+    },
+    "encryption.enabled",
+  );
   const algorithm = field(
     "Algorithm",
-    h("select", {}, ALGORITHMS.map((a) => h("option", { value: a, text: a.toUpperCase(), selected: a === encryption.algorithm }))),
+    h(
+      "select",
+      {},
+      ALGORITHMS.map((a) =>
+        h("option", { value: a, text: a.toUpperCase(), selected: a === encryption.algorithm }),
+      ),
+    ),
     { field: "encryption.algorithm" },
   );
   const scope = field(
@@ -65,15 +119,32 @@ export function encryptionSection(encryption) {
     h(
       "select",
       {},
-      h("option", { value: "values", text: "Each variable value (as the CPaaS does)", selected: encryption.scope !== "body" }),
-      h("option", { value: "body", text: "The whole body, as a JSON envelope", selected: encryption.scope === "body" }),
+      h("option", {
+        value: "values",
+        text: "Each variable value (as the CPaaS does)",
+        selected: encryption.scope !== "body",
+      }),
+      h("option", {
+        value: "body",
+        text: "The whole body, as a JSON envelope",
+        selected: encryption.scope === "body",
+      }),
     ),
     { field: "encryption.scope" },
   );
   const key = field(
     "Key (base64)",
-    h("input", { type: "text", value: encryption.key || "", spellcheck: "false", autocomplete: "off", class: "code" }),
-    { field: "encryption.key", hint: `Base64 of 16, 24 or 32 bytes, matching the algorithm. ${encryption.key === MASK ? SECRET_HINT : ""}` },
+    h("input", {
+      type: "text",
+      value: encryption.key || "",
+      spellcheck: "false",
+      autocomplete: "off",
+      class: "code",
+    }),
+    {
+      field: "encryption.key",
+      hint: `Base64 of 16, 24 or 32 bytes, matching the algorithm. ${encryption.key === MASK ? SECRET_HINT : ""}`,
+    },
   );
   const generate = h("button", {
     type: "button",
@@ -88,7 +159,13 @@ export function encryptionSection(encryption) {
   });
   replaceChildren(details, algorithm.wrap, scope.wrap, key.wrap, generate);
   details.hidden = !encryption.enabled;
-  const el = h("fieldset", { class: "section" }, h("legend", { text: "Encryption" }), toggle.el, details);
+  const el = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Encryption" }),
+    toggle.el,
+    details,
+  );
   return {
     el,
     collect: () => ({
@@ -102,9 +179,19 @@ export function encryptionSection(encryption) {
 
 /** Authentication by type; only the chosen type's fields are shown and sent. */
 export function authenticationSection(authentication) {
-  const type = field("Authentication type", h("select", {}, AUTH_TYPES.map(([v, t]) => h("option", { value: v, text: t, selected: v === (authentication.type || "none") }))), {
-    field: "authentication.type",
-  });
+  const type = field(
+    "Authentication type",
+    h(
+      "select",
+      {},
+      AUTH_TYPES.map(([v, t]) =>
+        h("option", { value: v, text: t, selected: v === (authentication.type || "none") }),
+      ),
+    ),
+    {
+      field: "authentication.type",
+    },
+  );
   const inputs = {};
   const groups = {};
   for (const [kind, fields] of Object.entries(AUTH_FIELDS)) {
@@ -114,10 +201,20 @@ export function authenticationSection(authentication) {
       fields.map(([name, label, inputType]) => {
         const value = authentication.type === kind ? authentication[name] || "" : "";
         const isSecret = inputType === "password";
-        const made = field(label, h("input", { type: inputType, value, spellcheck: "false", autocomplete: "off", class: isSecret ? "secret" : null }), {
-          field: `authentication.${name}`,
-          hint: isSecret && value === MASK ? SECRET_HINT : null,
-        });
+        const made = field(
+          label,
+          h("input", {
+            type: inputType,
+            value,
+            spellcheck: "false",
+            autocomplete: "off",
+            class: isSecret ? "secret" : null,
+          }),
+          {
+            field: `authentication.${name}`,
+            hint: isSecret && value === MASK ? SECRET_HINT : null,
+          },
+        );
         inputs[`${kind}.${name}`] = made.input;
         return made.wrap;
       }),
@@ -140,7 +237,13 @@ export function authenticationSection(authentication) {
   };
   type.input.addEventListener("change", show);
   show();
-  const el = h("fieldset", { class: "section" }, h("legend", { text: "Authentication" }), type.wrap, Object.values(groups));
+  const el = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Authentication" }),
+    type.wrap,
+    Object.values(groups),
+  );
   return {
     el,
     collect() {
@@ -172,7 +275,9 @@ export function collectProfile(values) {
       profile.body_type = null;
     }
   }
-  if (!values.encryption.enabled) profile.encryption = { ...values.encryption, key: values.encryption.key || null };
-  if (!values.required_options.enabled) profile.required_options = { enabled: false, variables: [] };
+  if (!values.encryption.enabled)
+    profile.encryption = { ...values.encryption, key: values.encryption.key || null };
+  if (!values.required_options.enabled)
+    profile.required_options = { enabled: false, variables: [] };
   return profile;
 }

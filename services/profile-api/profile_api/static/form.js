@@ -3,72 +3,26 @@
 // beside their inputs) and Delete.
 
 import { api } from "./api.js";
+import { announce, field, h, replaceChildren, setFlash, takeFlash } from "./dom.js";
+import { errorReporter } from "./form-errors.js";
 import {
-  announce,
-  clearFieldErrors,
-  copyButton,
-  field,
-  formatDate,
-  h,
-  nextId,
-  replaceChildren,
-  setFieldError,
-  setFlash,
-  takeFlash,
-} from "./dom.js";
-import { rowsEditor, testResult, toggleSwitch, variablePicker } from "./form-parts.js";
-import { CHANNEL_TITLES, DISABLED_REASONS } from "./list.js";
-import { channelVariables, collectProfile, encryptionSection, authenticationSection } from "./form-sections.js";
-
-const BODY_TYPES = [
-  ["json", "JSON"],
-  ["xml", "XML"],
-  ["html", "HTML"],
-  ["text", "Text"],
-  ["form", "Form (x-www-form-urlencoded)"],
-];
-
-const NEW_PROFILE = {
-  title: "",
-  channel: "default",
-  events: [],
-  method: "POST",
-  url: "",
-  headers: {},
-  query_params: {},
-  body_type: "json",
-  body: "",
-  form_fields: null,
-  encryption: { enabled: false, algorithm: "aes-256-gcm", scope: "values", key: null },
-  authentication: { type: "none" },
-  required_options: { enabled: false, variables: [] },
-  enabled: true,
-  retry_on: "all_failures",
-  max_age: null,
-};
-
-const select = (options, value) =>
-  h(
-    "select",
-    {},
-    options.map(([v, label]) => h("option", { value: v, text: label, selected: v === value })),
-  );
-
-function checkboxGroup(legend, path, items, checked, { disabled = false, note = "" } = {}) {
-  const error = h("p", { class: "field-error", id: nextId("group-error"), hidden: true });
-  const set = h(
-    "fieldset",
-    { class: "checks", "data-field": path, "aria-describedby": error.id, disabled },
-    h("legend", { text: legend }),
-    note ? h("p", { class: "hint", text: note }) : null,
-    h("div", { class: items.length > 8 ? "check-list many" : "check-list" }, items.map(([value, label, hint]) => {
-      const input = h("input", { type: "checkbox", value, checked: checked.includes(value), id: nextId("chk") });
-      return h("div", { class: "check" }, input, h("label", { for: input.id }, h("span", { text: label }), hint ? h("span", { class: "hint", text: ` ${hint}` }) : null));
-    })),
-    error,
-  );
-  return { el: set, values: () => [...set.querySelectorAll("input:checked")].map((i) => i.value) };
-}
+  checkboxGroup,
+  rowsEditor,
+  select,
+  testResult,
+  toggleSwitch,
+  variablePicker,
+} from "./form-parts.js";
+import {
+  authenticationSection,
+  BODY_TYPES,
+  channelVariables,
+  collectProfile,
+  encryptionSection,
+  NEW_PROFILE,
+} from "./form-sections.js";
+import { CHANNEL_TITLES } from "./list.js";
+import { deleteBox, flashNotice, profileFacts } from "./profile-extras.js";
 
 /** Render the form for profile `id` (edit) or a new one (id null). */
 export async function renderProfileForm(root, id) {
@@ -77,65 +31,142 @@ export async function renderProfileForm(root, id) {
   const isNew = !stored;
   const flash = takeFlash();
   document.title = `${isNew ? "Add" : "Edit"} callback profile · Callback Profiles`;
-  const channelOf = (name) => catalog.find((c) => c.channel === name) || { channel: name, methods: ["GET", "POST"], events: [] };
+  const channelOf = (name) =>
+    catalog.find((c) => c.channel === name) || {
+      channel: name,
+      methods: ["GET", "POST"],
+      events: [],
+    };
 
-  const form = h("form", { class: "profile-form", novalidate: true, "aria-labelledby": "form-title" });
+  const form = h("form", {
+    class: "profile-form",
+    novalidate: true,
+    "aria-labelledby": "form-title",
+  });
   const summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
 
   // Basics
-  const title = field("Title", h("input", { type: "text", value: profile.title, maxlength: 200, required: true }), {
-    field: "title",
-    hint: "You can search callback profiles by title.",
-  });
+  const title = field(
+    "Title",
+    h("input", { type: "text", value: profile.title, maxlength: 200, required: true }),
+    {
+      field: "title",
+      hint: "You can search callback profiles by title.",
+    },
+  );
   const channel = field(
     "Select channel API",
-    select(Object.entries(CHANNEL_TITLES).map(([v, t]) => [v, v === "default" ? "Default — no channel selected" : t]), profile.channel),
+    select(
+      Object.entries(CHANNEL_TITLES).map(([v, t]) => [
+        v,
+        v === "default" ? "Default — no channel selected" : t,
+      ]),
+      profile.channel,
+    ),
     { field: "channel", hint: isNew ? "" : "The channel of a saved profile cannot change." },
   );
   channel.input.disabled = !isNew;
   const eventsSlot = h("div", { class: "events-slot" });
   const method = field("HTTP method", h("select", {}), { field: "method" });
-  const url = field("URL endpoint", h("input", { type: "url", value: profile.url, spellcheck: "false", required: true }), {
-    field: "url",
-    hint: "Absolute http(s) URL; variables may stand in the path and query.",
-  });
+  const url = field(
+    "URL endpoint",
+    h("input", { type: "url", value: profile.url, spellcheck: "false", required: true }),
+    {
+      field: "url",
+      hint: "Absolute http(s) URL; variables may stand in the path and query.",
+    },
+  );
   url.input.dataset.template = "URL";
 
   // Headers, query parameters, body
   const headers = rowsEditor({ path: "headers", noun: "Header", rows: profile.headers });
-  const queryParams = rowsEditor({ path: "query_params", noun: "Query parameter", rows: profile.query_params });
-  const bodyType = field("Body type", select(BODY_TYPES, profile.body_type || "json"), { field: "body_type" });
+  const queryParams = rowsEditor({
+    path: "query_params",
+    noun: "Query parameter",
+    rows: profile.query_params,
+  });
+  const bodyType = field("Body type", select(BODY_TYPES, profile.body_type || "json"), {
+    field: "body_type",
+  });
   const body = field("Body", h("textarea", { rows: 8, spellcheck: "false", class: "code" }), {
     field: "body",
     hint: "Use {{variable}} for dynamic values; the variable picker inserts them at the cursor.",
   });
   body.input.value = profile.body || "";
   body.input.dataset.template = "Body";
-  const formFields = rowsEditor({ path: "form_fields", noun: "Form field", rows: profile.form_fields || {} });
-  const formFieldsBox = h("div", { class: "form-fields" }, h("h3", { text: "Form fields" }), formFields.el);
-  const bodySection = h("fieldset", { class: "section" }, h("legend", { text: "Body" }), bodyType.wrap, body.wrap, formFieldsBox);
+  const formFields = rowsEditor({
+    path: "form_fields",
+    noun: "Form field",
+    rows: profile.form_fields || {},
+  });
+  const formFieldsBox = h(
+    "div",
+    { class: "form-fields" },
+    h("h3", { text: "Form fields" }),
+    formFields.el,
+  );
+  const bodySection = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Body" }),
+    bodyType.wrap,
+    body.wrap,
+    formFieldsBox,
+  );
 
   let events = checkboxGroup("Events", "events", [], []);
   let required = checkboxGroup("Required variables", "required_options.variables", [], []);
   const requiredSlot = h("div", {});
-  const requiredSwitch = toggleSwitch("Enable callback required options", profile.required_options.enabled, (on) => { required.el.hidden = !on; }, "required_options.enabled");
+  const requiredSwitch = toggleSwitch(
+    "Enable callback required options",
+    profile.required_options.enabled,
+    (on) => {
+      required.el.hidden = !on;
+    },
+    "required_options.enabled",
+  );
   const encryption = encryptionSection(profile.encryption);
   const authentication = authenticationSection(profile.authentication);
 
   // Delivery options
-  const retryOn = field("Retry on", select([["all_failures", "All failures (any non-2xx, timeout, connection error)"], ["transient_only", "Transient failures only (timeouts, connection errors, 408, 429, 5xx)"]], profile.retry_on), { field: "retry_on" });
-  const maxAge = field("Maximum age", h("input", { type: "text", value: profile.max_age || "", placeholder: "e.g. 2h", spellcheck: "false" }), {
-    field: "max_age",
-    hint: "No attempt starts after the event time plus this (90s, 30m, 2h, 1d). Empty: no limit.",
-  });
+  const retryOn = field(
+    "Retry on",
+    select(
+      [
+        ["all_failures", "All failures (any non-2xx, timeout, connection error)"],
+        ["transient_only", "Transient failures only (timeouts, connection errors, 408, 429, 5xx)"],
+      ],
+      profile.retry_on,
+    ),
+    { field: "retry_on" },
+  );
+  const maxAge = field(
+    "Maximum age",
+    h("input", {
+      type: "text",
+      value: profile.max_age || "",
+      placeholder: "e.g. 2h",
+      spellcheck: "false",
+    }),
+    {
+      field: "max_age",
+      hint: "No attempt starts after the event time plus this (90s, 30m, 2h, 1d). Empty: no limit.",
+    },
+  );
   const enabled = toggleSwitch("Profile enabled", profile.enabled !== false, () => {}, "enabled");
 
-  const picker = variablePicker(form, () => (bodySection.hidden || body.wrap.hidden ? url.input : body.input));
+  const picker = variablePicker(form, () =>
+    bodySection.hidden || body.wrap.hidden ? url.input : body.input,
+  );
   const testEvent = field("Event to simulate", h("select", {}));
   const testOutput = h("div", { class: "test-output", "aria-live": "polite" });
   let dirty = isNew;
-  form.addEventListener("input", () => { dirty = true; });
-  form.addEventListener("change", () => { dirty = true; });
+  form.addEventListener("input", () => {
+    dirty = true;
+  });
+  form.addEventListener("change", () => {
+    dirty = true;
+  });
 
   let initial = true; // the first render shows the stored choices; a channel change clears them
 
@@ -149,12 +180,18 @@ export async function renderProfileForm(root, id) {
       "events",
       spec.events.map((e) => [e.name, e.name, e.description || ""]),
       selected,
-      { disabled: isDefault, note: isDefault ? "Default receives every event with the envelope variables only." : "" },
+      {
+        disabled: isDefault,
+        note: isDefault ? "Default receives every event with the envelope variables only." : "",
+      },
     );
     events.el.addEventListener("change", () => refreshVariables());
     replaceChildren(eventsSlot, events.el);
     const current = method.input.value || profile.method;
-    replaceChildren(method.input, spec.methods.map((m) => h("option", { value: m, text: m, selected: m === current })));
+    replaceChildren(
+      method.input,
+      spec.methods.map((m) => h("option", { value: m, text: m, selected: m === current })),
+    );
     if (!spec.methods.includes(method.input.value)) method.input.value = spec.methods[0];
     refreshMethod();
     refreshVariables();
@@ -164,7 +201,8 @@ export async function renderProfileForm(root, id) {
   function refreshMethod() {
     const m = method.input.value;
     bodySection.hidden = !(m === "POST" || m === "PUT");
-    for (const option of bodyType.input.options) option.disabled = m === "PUT" && option.value !== "json";
+    for (const option of bodyType.input.options)
+      option.disabled = m === "PUT" && option.value !== "json";
     if (m === "PUT") bodyType.input.value = "json";
     const isForm = bodyType.input.value === "form";
     body.wrap.hidden = isForm;
@@ -176,11 +214,26 @@ export async function renderProfileForm(root, id) {
     const variables = channelVariables(spec, events.values());
     picker.setVariables(variables);
     const keep = initial ? profile.required_options.variables || [] : required.values();
-    required = checkboxGroup("Variables that must be present and non-empty", "required_options.variables", variables.map((v) => [v.name, v.name, ""]), keep);
+    required = checkboxGroup(
+      "Variables that must be present and non-empty",
+      "required_options.variables",
+      variables.map((v) => [v.name, v.name, ""]),
+      keep,
+    );
     required.el.hidden = !requiredSwitch.input.checked;
     replaceChildren(requiredSlot, required.el);
-    const names = spec.channel === "default" ? [] : events.values().length ? events.values() : spec.events.map((e) => e.name);
-    replaceChildren(testEvent.input, names.length ? names.map((n) => h("option", { value: n, text: n })) : h("option", { value: "", text: "Any (envelope variables only)" }));
+    const names =
+      spec.channel === "default"
+        ? []
+        : events.values().length
+          ? events.values()
+          : spec.events.map((e) => e.name);
+    replaceChildren(
+      testEvent.input,
+      names.length
+        ? names.map((n) => h("option", { value: n, text: n }))
+        : h("option", { value: "", text: "Any (envelope variables only)" }),
+    );
   }
 
   channel.input.addEventListener("change", refresh);
@@ -207,38 +260,11 @@ export async function renderProfileForm(root, id) {
       max_age: maxAge.input.value.trim() || null,
     });
 
-  /** Put each problem `errors[].field` beside its input; list them all in the summary. */
-  function showProblem(error) {
-    clearFieldErrors(form);
-    const items = [];
-    const problems = error.errors.length ? error.errors : [{ field: "", message: error.message }];
-    for (const { field: path = "", message } of problems) {
-      const input = inputFor(path);
-      if (input && !input.closest("[hidden]")) setFieldError(input, message);
-      const label = path ? `${path}: ${message}` : message;
-      items.push(
-        h("li", {}, input
-          ? h("a", { href: "#", text: label, onclick: (e) => { e.preventDefault(); input.focus(); } })
-          : h("span", { text: label })),
-      );
-    }
-    replaceChildren(summary, h("h2", { text: error.status === 422 ? "Please fix these fields" : "The request failed" }), h("ul", {}, items));
-    summary.hidden = false;
-    summary.focus();
-  }
-
-  function inputFor(path) {
-    const [head, ...rest] = path.split(".");
-    const editors = { headers, query_params: queryParams, form_fields: formFields };
-    if (editors[head] && rest.length) return editors[head].inputFor(rest.join(".")) || form.querySelector(`[data-field="${head}"]`);
-    let probe = path;
-    while (probe) {
-      const found = [...form.querySelectorAll("[data-field]")].find((el) => el.dataset.field === probe);
-      if (found) return found;
-      probe = probe.includes(".") ? probe.slice(0, probe.lastIndexOf(".")) : "";
-    }
-    return null;
-  }
+  const errors = errorReporter(form, summary, {
+    headers,
+    query_params: queryParams,
+    form_fields: formFields,
+  });
 
   const saveButton = h("button", { type: "submit", class: "button primary", text: "Save" });
   const testButton = h("button", { type: "button", class: "button secondary", text: "Test" });
@@ -246,8 +272,7 @@ export async function renderProfileForm(root, id) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     saveButton.disabled = true;
-    clearFieldErrors(form);
-    summary.hidden = true;
+    errors.clear();
     try {
       if (isNew) {
         const created = await api.createProfile(collect());
@@ -259,7 +284,7 @@ export async function renderProfileForm(root, id) {
         await renderProfileForm(root, stored.id);
       }
     } catch (error) {
-      showProblem(error);
+      errors.show(error);
       announce("The profile was not saved.", "error");
     } finally {
       saveButton.disabled = false;
@@ -268,17 +293,24 @@ export async function renderProfileForm(root, id) {
 
   testButton.addEventListener("click", async () => {
     testButton.disabled = true;
-    clearFieldErrors(form);
-    summary.hidden = true;
+    errors.clear();
     replaceChildren(testOutput, h("p", { class: "hint", text: "Sending a test callback…" }));
     const options = testEvent.input.value ? { event: testEvent.input.value } : {};
     try {
-      const result = dirty ? await api.testUnsaved(collect(), options) : await api.testSaved(stored.id, options);
+      const result = dirty
+        ? await api.testUnsaved(collect(), options)
+        : await api.testSaved(stored.id, options);
       replaceChildren(testOutput, testResult(result));
-      announce(result.delivered ? "Test callback delivered." : "Test callback not delivered.", result.delivered ? "info" : "error");
+      announce(
+        result.delivered ? "Test callback delivered." : "Test callback not delivered.",
+        result.delivered ? "info" : "error",
+      );
     } catch (error) {
-      replaceChildren(testOutput, h("p", { class: "notice error", text: `Test failed: ${error.message}` }));
-      if (error.errors.length) showProblem(error);
+      replaceChildren(
+        testOutput,
+        h("p", { class: "notice error", text: `Test failed: ${error.message}` }),
+      );
+      if (error.errors.length) errors.show(error);
     } finally {
       testButton.disabled = false;
     }
@@ -287,20 +319,72 @@ export async function renderProfileForm(root, id) {
   replaceChildren(
     form,
     summary,
-    h("fieldset", { class: "section" }, h("legend", { text: "Profile" }), title.wrap, channel.wrap, eventsSlot, method.wrap, url.wrap),
-    h("fieldset", { class: "section" }, h("legend", { text: "Headers" }), h("p", { class: "hint", text: "Sent with every callback, e.g. an API key or Content-Type." }), headers.el),
+    h(
+      "fieldset",
+      { class: "section" },
+      h("legend", { text: "Profile" }),
+      title.wrap,
+      channel.wrap,
+      eventsSlot,
+      method.wrap,
+      url.wrap,
+    ),
+    h(
+      "fieldset",
+      { class: "section" },
+      h("legend", { text: "Headers" }),
+      h("p", { class: "hint", text: "Sent with every callback, e.g. an API key or Content-Type." }),
+      headers.el,
+    ),
     h("fieldset", { class: "section" }, h("legend", { text: "Query parameters" }), queryParams.el),
     bodySection,
     encryption.el,
     authentication.el,
-    h("fieldset", { class: "section" }, h("legend", { text: "Callback required options" }), h("p", { class: "hint", text: "Only deliver events that carry every chosen variable (useful for chatbot endpoints)." }), requiredSwitch.el, requiredSlot),
-    h("fieldset", { class: "section" }, h("legend", { text: "Delivery" }), retryOn.wrap, maxAge.wrap, enabled.el),
-    h("section", { class: "section test-section", "aria-labelledby": "test-title" }, h("h2", { id: "test-title", text: "Test" }), h("p", { class: "hint", text: "Sends one callback built exactly as the dispatcher would, with sample values." }), testEvent.wrap, testOutput),
-    h("div", { class: "actions sticky" }, testButton, saveButton, h("a", { href: "#/profiles", class: "button secondary", text: "Cancel" })),
+    h(
+      "fieldset",
+      { class: "section" },
+      h("legend", { text: "Callback required options" }),
+      h("p", {
+        class: "hint",
+        text: "Only deliver events that carry every chosen variable (useful for chatbot endpoints).",
+      }),
+      requiredSwitch.el,
+      requiredSlot,
+    ),
+    h(
+      "fieldset",
+      { class: "section" },
+      h("legend", { text: "Delivery" }),
+      retryOn.wrap,
+      maxAge.wrap,
+      enabled.el,
+    ),
+    h(
+      "section",
+      { class: "section test-section", "aria-labelledby": "test-title" },
+      h("h2", { id: "test-title", text: "Test" }),
+      h("p", {
+        class: "hint",
+        text: "Sends one callback built exactly as the dispatcher would, with sample values.",
+      }),
+      testEvent.wrap,
+      testOutput,
+    ),
+    h(
+      "div",
+      { class: "actions sticky" },
+      testButton,
+      saveButton,
+      h("a", { href: "#/profiles", class: "button secondary", text: "Cancel" }),
+    ),
   );
   refresh();
 
-  const heading = h("h1", { id: "form-title", tabindex: "-1", text: isNew ? "Add callback profile" : `Edit: ${profile.title}` });
+  const heading = h("h1", {
+    id: "form-title",
+    tabindex: "-1",
+    text: isNew ? "Add callback profile" : `Edit: ${profile.title}`,
+  });
   replaceChildren(
     root,
     h("p", { class: "breadcrumb" }, h("a", { href: "#/profiles", text: "Callback Profiles" })),
@@ -312,56 +396,4 @@ export async function renderProfileForm(root, id) {
   );
   heading.focus();
   if (flash) announce(flash.message);
-}
-
-function flashNotice(flash) {
-  return h(
-    "div",
-    { class: "notice ok" },
-    h("p", { text: flash.message }),
-    flash.secret
-      ? h("p", {}, "Signing secret (shown once; store it now): ", h("code", { class: "wrap", text: flash.secret }), " ", copyButton(flash.secret, "signing secret"))
-      : null,
-  );
-}
-
-function profileFacts(profile) {
-  return h(
-    "div",
-    { class: "facts" },
-    h("p", {}, "Profile ID: ", h("code", { text: profile.id }), " ", copyButton(profile.id, "profile ID")),
-    h("p", { text: `Created ${formatDate(profile.created_at)} · updated ${formatDate(profile.updated_at)}` }),
-    h("p", {}, h("a", { href: `#/profiles/${encodeURIComponent(profile.id)}/deliveries`, text: "Delivery log" })),
-    profile.disabled_reason
-      ? h("p", { class: "notice error", role: "note", text: `This profile is disabled because ${DISABLED_REASONS[profile.disabled_reason] || profile.disabled_reason}${profile.disabled_at ? ` (${formatDate(profile.disabled_at)})` : ""}. Fix the endpoint, then save with "Profile enabled" on.` })
-      : null,
-  );
-}
-
-function deleteBox(profile) {
-  const confirmBox = h("div", { class: "confirm", hidden: true });
-  const ask = h("button", { type: "button", class: "button danger", text: "Delete profile" });
-  const keep = h("button", { type: "button", class: "button secondary", text: "Keep it" });
-  const confirm = h("button", { type: "button", class: "button danger", text: "Delete permanently" });
-  ask.addEventListener("click", () => {
-    confirmBox.hidden = false;
-    ask.hidden = true;
-    keep.focus();
-  });
-  keep.addEventListener("click", () => {
-    confirmBox.hidden = true;
-    ask.hidden = false;
-    ask.focus();
-  });
-  confirm.addEventListener("click", async () => {
-    try {
-      await api.deleteProfile(profile.id);
-      announce(`Deleted ${profile.title}.`);
-      window.location.hash = "#/profiles";
-    } catch (error) {
-      announce(`Not deleted: ${error.message}`, "error");
-    }
-  });
-  replaceChildren(confirmBox, h("p", { text: `Delete "${profile.title}"? Events that name this profile will no longer be delivered.` }), confirm, " ", keep);
-  return h("section", { class: "danger-zone", "aria-label": "Delete" }, ask, confirmBox);
 }

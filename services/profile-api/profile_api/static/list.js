@@ -2,15 +2,7 @@
 // cursor pagination with a way back, and one row per profile with its copyable id.
 
 import { api } from "./api.js";
-import {
-  announce,
-  copyButton,
-  field,
-  formatDate,
-  h,
-  replaceChildren,
-  urlHost,
-} from "./dom.js";
+import { announce, copyButton, field, formatDate, h, replaceChildren, urlHost } from "./dom.js";
 
 const PAGE_SIZE = 20;
 const METHODS = ["GET", "POST", "PUT", "DELETE"];
@@ -92,7 +84,8 @@ function statusCell(profile) {
     return h("span", {
       class: "badge danger",
       title: `Disabled: ${DISABLED_REASONS[profile.disabled_reason] || profile.disabled_reason}`,
-      text: profile.disabled_reason === "endpoint_gone" ? "Disabled (410 Gone)" : "Disabled (failing)",
+      text:
+        profile.disabled_reason === "endpoint_gone" ? "Disabled (410 Gone)" : "Disabled (failing)",
     });
   }
   return profile.enabled === false
@@ -107,15 +100,27 @@ function profileRow(profile) {
     {},
     cell(
       "Title",
-      h("a", { href: `#/profiles/${encodeURIComponent(profile.id)}`, class: "row-title", text: profile.title }),
+      h("a", {
+        href: `#/profiles/${encodeURIComponent(profile.id)}`,
+        class: "row-title",
+        text: profile.title,
+      }),
     ),
     cell("Channel", CHANNEL_TITLES[profile.channel] || profile.channel),
     cell("Method", h("span", { class: `method method-${profile.method}`, text: profile.method })),
     cell("URL host", h("span", { class: "host", text: urlHost(profile.url) })),
-    cell("Created", h("time", { datetime: profile.created_at, text: formatDate(profile.created_at) })),
+    cell(
+      "Created",
+      h("time", { datetime: profile.created_at, text: formatDate(profile.created_at) }),
+    ),
     cell(
       "Profile ID",
-      h("span", { class: "id-cell" }, h("code", { text: profile.id }), copyButton(profile.id, "profile ID")),
+      h(
+        "span",
+        { class: "id-cell" },
+        h("code", { text: profile.id }),
+        copyButton(profile.id, "profile ID"),
+      ),
     ),
     cell("Status", statusCell(profile)),
     cell(
@@ -131,12 +136,29 @@ function profileRow(profile) {
 }
 
 function profileTable(items) {
-  const headers = ["Title", "Channel", "Method", "URL host", "Created", "Profile ID", "Status", "Deliveries"];
+  const headers = [
+    "Title",
+    "Channel",
+    "Method",
+    "URL host",
+    "Created",
+    "Profile ID",
+    "Status",
+    "Deliveries",
+  ];
   return h(
     "table",
     { class: "profiles" },
     h("caption", { class: "visually-hidden", text: "Callback profiles, newest first" }),
-    h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col", text })))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        headers.map((text) => h("th", { scope: "col", text })),
+      ),
+    ),
     h("tbody", {}, items.map(profileRow)),
   );
 }
@@ -148,7 +170,11 @@ export async function renderList(root, query) {
   const cursors = [null]; // cursors[i] fetches page i; the first page has none
   let page = 0;
 
-  const results = h("section", { class: "results", "aria-labelledby": "results-title", "aria-busy": "true" });
+  const results = h("section", {
+    class: "results",
+    "aria-labelledby": "results-title",
+    "aria-busy": "true",
+  });
   const heading = h("h1", { tabindex: "-1", text: "Callback Profiles" });
   replaceChildren(
     root,
@@ -204,7 +230,13 @@ export async function renderList(root, query) {
       h("h2", { id: "results-title", class: "visually-hidden", text: "Results" }),
       h("p", { class: "summary", text: summary }),
       items.length ? h("div", { class: "table-wrap" }, profileTable(items)) : null,
-      h("nav", { class: "pager", "aria-label": "Pages" }, prev, h("span", { text: `Page ${page + 1}` }), next),
+      h(
+        "nav",
+        { class: "pager", "aria-label": "Pages" },
+        prev,
+        h("span", { text: `Page ${page + 1}` }),
+        next,
+      ),
     );
     results.setAttribute("aria-busy", "false");
     announce(summary, "info", false);
