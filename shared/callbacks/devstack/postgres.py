@@ -13,6 +13,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
@@ -129,6 +130,22 @@ class PostgresServer:
         )
         self.process.start()
         wait_for_port("127.0.0.1", self.port, timeout_s, self.process.alive)
+        self._wait_accepting(timeout_s)
+
+    def _wait_accepting(self, timeout_s: float) -> None:
+        """PostgreSQL opens its port a moment before it accepts connections ("the database
+        system is starting up"); pg_isready tells the two apart."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+                check=False,
+                capture_output=True,
+            )
+            if probe.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"PostgreSQL on port {self.port} not accepting connections")
 
     def stop(self) -> None:
         if self.process is not None:
