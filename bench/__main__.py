@@ -1,49 +1,80 @@
-"""``python -m bench``: start the shared broker, run every benchmark module, print figures.
+"""``python -m bench``: start the shared servers, run every benchmark module, print figures.
 
-The last lines are machine-readable, one ``name: value`` per figure (contract §9).
+A module is ``bench.<area>`` with ``async def run(ctx: Context) -> dict[str, float]``
+(``bench.reporter``'s ``bench_reporter(settings)`` is adapted below). The last lines
+are machine-readable, one ``name: value`` per figure (contract §9).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from callbacks.devstack.broker import Broker
+from callbacks.devstack.postgres import PostgresServer
 
 from bench.context import Context
 
-# Run in this order when present; each exposes ``async def run(ctx) -> dict[str, float]``.
+# Run in this order when present.
 MODULES = ("bench.dispatcher", "bench.api", "bench.reporter")
+# Areas that need PostgreSQL (started once, only when one of them is present).
+NEEDS_DATABASE = ("bench.api", "bench.reporter")
+
+
+def _runner(
+    module: ModuleType, ctx: Context
+) -> Callable[[], Coroutine[Any, Any, dict[str, float]]] | None:
+    run = getattr(module, "run", None)
+    if run is not None:
+        return lambda: run(ctx)
+    bench_reporter = getattr(module, "bench_reporter", None)
+    if bench_reporter is not None:
+        return lambda: bench_reporter(ctx.settings())
+    return None
 
 
 def main() -> int:
     started = time.monotonic()
     figures: dict[str, float] = {}
     failed = False
-    with tempfile.TemporaryDirectory(prefix="callbacks-bench-") as tmp:
+    present = [name for name in MODULES if importlib.util.find_spec(name) is not None]
+    with (
+        tempfile.TemporaryDirectory(prefix="callbacks-bench-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
         workdir = Path(tmp)
         broker = Broker(log_path=workdir / "broker.log")
         broker.start()
-        try:
-            ctx = Context(kafka_bootstrap=broker.bootstrap, workdir=workdir)
-            for name in MODULES:
-                if importlib.util.find_spec(name) is None:
-                    continue
-                module = importlib.import_module(name)
-                try:
-                    figures.update(asyncio.run(module.run(ctx)))
-                except Exception:  # one area failing must not hide the others' figures
-                    failed = True
-                    print(f"{name} failed:", file=sys.stderr)
-                    traceback.print_exc()
-        finally:
-            broker.stop()
+        stack.callback(broker.stop)
+        database_url = None
+        if any(name in NEEDS_DATABASE for name in present):
+            postgres = PostgresServer()
+            postgres.start()
+            stack.callback(postgres.stop)
+            database_url = postgres.dsn
+        ctx = Context(kafka_bootstrap=broker.bootstrap, workdir=workdir, database_url=database_url)
+        for name in present:
+            module = importlib.import_module(name)
+            runner = _runner(module, ctx)
+            if runner is None:
+                print(f"{name}: no run(ctx) entry point, skipped", file=sys.stderr)
+                continue
+            try:
+                figures.update(asyncio.run(runner()))
+            except Exception:  # one area failing must not hide the others' figures
+                failed = True
+                print(f"{name} failed:", file=sys.stderr)
+                traceback.print_exc()
     print(f"bench: finished in {time.monotonic() - started:.0f} s")
     for name, value in figures.items():
         print(f"{name}: {value}")

@@ -230,12 +230,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 async def run(ctx: Context) -> dict[str, float]:
-    settings = Settings(
-        kafka_bootstrap=ctx.kafka_bootstrap,
-        kafka_partitions=6,
-        topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
-        master_key=base64.b64encode(os.urandom(32)).decode(),
-    )
+    settings = ctx.settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
     await ensure_topics(settings)
     sink_port = free_port()
     sink = ChildProcess(
