@@ -224,10 +224,13 @@ class Deliverer:
             return AttemptResult(exc.status, (), b"", 0.0, exc.reason, "oauth_token")
         host = host_key(request.url)
         try:
-            async with self._guard.slot(host):
-                result = await self._sender.send(request)
+            probe = await self._guard.acquire(host)
         except Rejected as exc:
             return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason)
+        try:
+            result = await self._sender.send(request)
+        finally:
+            self._guard.release(host, probe)
         if result.error_kind not in _NOT_HOST_KINDS:
             alive = result.status is not None and result.status < 500 and result.status != 429
             self._guard.record(host, alive)
@@ -320,7 +323,7 @@ class Deliverer:
                     error=result.error,
                     reason=reason,
                 )
-        self._metrics.deliveries.labels(outcome=status).inc()
+        self._metrics.by_outcome[status].inc()
         # The fields of ``Outcome`` (contract §6), serialised directly: this runs once
         # per attempt and a model round trip costs more than the rest of the record.
         outcome: dict[str, Any] = {

@@ -102,6 +102,11 @@ class DispatcherMetrics:
             "Callbacks parked on a retry topic without an attempt (host not completing).",
             registry=registry,
         )
+        # Children resolved once: ``labels()`` per attempt is a measurable cost.
+        self.by_outcome = {
+            outcome: self.deliveries.labels(outcome=outcome)
+            for outcome in ("delivered", "retrying", "failed")
+        }
         self.commits = Counter(
             OFFSET_COMMITS, "Offset commits, by result.", ["result"], registry=registry
         )

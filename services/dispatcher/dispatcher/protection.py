@@ -112,9 +112,9 @@ class EndpointGuard:
     def _stalled(state: _Host, now: float) -> bool:
         return state.semaphore.locked() and now - state.last_progress > STALL_AFTER_S
 
-    @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        """Hold one of the host's slots for one attempt; raises Rejected instead."""
+    async def acquire(self, host: str) -> bool:
+        """Take one of the host's slots for one attempt (``release`` it after); raises
+        Rejected instead. Returns whether this attempt is the half-open probe."""
         state = self._host(host)
         now = self._clock()
         if state.breaker.state != "closed" and not state.breaker.admit(now):
@@ -126,15 +126,18 @@ class EndpointGuard:
             and self._stalled(state, now)
         ):
             raise Rejected("host_busy")
-        state.waiting += 1
-        try:
-            await state.semaphore.acquire()
-        except BaseException:
-            if probe:
-                state.breaker.probing = False
-            raise
-        finally:
-            state.waiting -= 1
+        if state.semaphore.locked() or state.waiting:
+            state.waiting += 1
+            try:
+                await state.semaphore.acquire()
+            except BaseException:
+                if probe:
+                    state.breaker.probing = False
+                raise
+            finally:
+                state.waiting -= 1
+        else:
+            await state.semaphore.acquire()  # free: returns without suspending
         if not probe and state.breaker.state != "closed":
             # The breaker opened while this attempt queued: fail fast like the rest.
             state.semaphore.release()
@@ -142,15 +145,25 @@ class EndpointGuard:
         if state.active == 0:
             state.last_progress = self._clock()  # a host that was idle starts afresh
         state.active += 1
+        return probe
+
+    def release(self, host: str, probe: bool) -> None:
+        state = self._hosts[host]
+        state.active -= 1
+        state.last_progress = self._clock()
+        state.semaphore.release()
+        if probe and state.breaker.probing:
+            # The probe ended without a result (cancelled): let another one try.
+            state.breaker.probing = False
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        """``acquire``/``release`` as a context manager (tests, non-hot paths)."""
+        probe = await self.acquire(host)
         try:
             yield
         finally:
-            state.active -= 1
-            state.last_progress = self._clock()
-            state.semaphore.release()
-            if probe and state.breaker.probing:
-                # The probe ended without a result (cancelled): let another one try.
-                state.breaker.probing = False
+            self.release(host, probe)
 
     def record(self, host: str, ok: bool) -> None:
         """Feed the breaker: ``ok`` means the host answered like a live server."""
