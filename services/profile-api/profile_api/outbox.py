@@ -115,6 +115,9 @@ class OutboxRelay:
                 if conn.is_closed():
                     raise asyncpg.InterfaceError("outbox relay connection closed")
                 self._wake.clear()
+                # Counted before publishing too, so the gauge shows a backlog that builds
+                # up while a publish is stuck waiting for the broker.
+                await self._update_pending(conn)
                 try:
                     await self._drain(conn)
                 except KafkaError as exc:
