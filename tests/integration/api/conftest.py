@@ -14,8 +14,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from callbacks.devstack.processes import free_port
+from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 from profile_api.app import create_app
+
+from tests.conftest import unique
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 
@@ -78,14 +81,29 @@ async def start_app(settings: Settings) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture
-async def api_settings(topics: Settings) -> Settings:
-    """The test's settings with its topics created; override fields with model_copy."""
-    return topics
+@pytest.fixture(scope="session")
+async def api_settings(migrated_database: str, kafka_bootstrap: str, master_key: str) -> Settings:
+    """Settings of the app the tests share (as the root ``settings`` fixture, session-wide),
+    with its topics created. Tests stay apart by account; the outbox tests that need a
+    quiet topic or their own broker start their own app."""
+    settings = Settings(
+        database_url=migrated_database,
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_partitions=3,
+        topic_prefix=f"{unique('api')}.",
+        master_key=master_key,
+        admin_token="test-admin-token",
+        allow_private_targets=True,
+        api_host="127.0.0.1",
+        log_format="console",
+    )
+    await ensure_topics(settings)
+    return settings
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def server(api_settings: Settings) -> AsyncIterator[str]:
+    """One running app for the session: starting one per test cost ~0.3 s each."""
     runner, base = await start_app(api_settings)
     try:
         yield base

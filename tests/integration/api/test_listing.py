@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -12,14 +13,14 @@ from tests.integration.api.conftest import Api, sms_profile
 
 PROFILES = "/v1/callback-profiles"
 
-EMAIL = {
+EMAIL: dict[str, Any] = {
     "channel": "email",
     "events": ["email.send"],
 }
-GET = {"method": "GET", "body": None, "body_type": None}
+GET: dict[str, Any] = {"method": "GET", "body": None, "body_type": None}
 
 # title, overrides, created_at
-ROWS = [
+ROWS: list[tuple[str, dict[str, Any], datetime]] = [
     ("Alpha 100%", {}, datetime(2026, 1, 1, 10, 0, tzinfo=UTC)),
     ("alpha_beta", GET, datetime(2026, 1, 2, 0, 0, tzinfo=UTC)),
     ("Gamma", EMAIL, datetime(2026, 1, 2, 23, 59, 59, tzinfo=UTC)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import orjson
@@ -21,21 +22,22 @@ SECRETS = {
 }
 
 
-async def create(api: Api, **overrides: object) -> dict[str, object]:
+async def create(api: Api, **overrides: Any) -> dict[str, Any]:
     reply = await api.call("POST", PROFILES, json=sms_profile(**overrides))
     assert reply.status == 201, reply.body
-    return reply.body  # type: ignore[no-any-return]
+    body: dict[str, Any] = reply.body
+    return body
 
 
 async def test_create_returns_masked_profile_and_signing_secret_once(
     api: Api, migrated_database: str
 ) -> None:
     created = await create(api)
-    uuid.UUID(created["id"])  # type: ignore[arg-type]
-    assert created["signing_secret"].startswith("whsec_")  # type: ignore[union-attr]
-    assert created["encryption"]["key"] == "****"  # type: ignore[index]
-    assert created["authentication"]["password"] == "****"  # type: ignore[index]
-    assert created["authentication"]["username"] == "u"  # type: ignore[index]
+    uuid.UUID(created["id"])
+    assert created["signing_secret"].startswith("whsec_")
+    assert created["encryption"]["key"] == "****"
+    assert created["authentication"]["password"] == "****"
+    assert created["authentication"]["username"] == "u"
     assert created["title"] == "Order SMS status"
     assert created["created_at"] == created["updated_at"]
     assert "account_id" not in created
@@ -50,11 +52,11 @@ async def test_create_returns_masked_profile_and_signing_secret_once(
     try:
         stored = await conn.fetchval(
             "SELECT document::text FROM callback_profiles WHERE id = $1",
-            uuid.UUID(created["id"]),  # type: ignore[arg-type]
+            uuid.UUID(created["id"]),
         )
         outbox = await conn.fetchval(
             "SELECT payload::text FROM profile_outbox WHERE profile_id = $1",
-            uuid.UUID(created["id"]),  # type: ignore[arg-type]
+            uuid.UUID(created["id"]),
         )
     finally:
         await conn.close()
@@ -98,7 +100,7 @@ async def test_put_and_patch_with_masked_secrets_keep_the_stored_ones(
     assert patched.status == 200, patched.body
     assert patched.body["enabled"] is False
 
-    record = await stored_record(migrated_database, master_key, created["id"])  # type: ignore[arg-type]
+    record = await stored_record(migrated_database, master_key, created["id"])
     assert record.encryption.key == SECRETS[("encryption", "key")]
     assert record.authentication.password == SECRETS[("authentication", "password")]
     assert record.signing_secrets[0].secret == created["signing_secret"]
@@ -106,7 +108,7 @@ async def test_put_and_patch_with_masked_secrets_keep_the_stored_ones(
     changed = await api.call("PATCH", path, json={"authentication": {"password": "new"}})
     assert changed.status == 200
     assert changed.body["authentication"]["password"] == "****"
-    record = await stored_record(migrated_database, master_key, created["id"])  # type: ignore[arg-type]
+    record = await stored_record(migrated_database, master_key, created["id"])
     assert record.authentication.password == "new"
 
 
@@ -214,7 +216,7 @@ async def test_rotate_secret_keeps_the_previous_one_for_24_hours(
     assert new_secret != created["signing_secret"]
     assert "signing_secret" not in (await api.call("GET", path)).body
 
-    record = await stored_record(migrated_database, master_key, created["id"])  # type: ignore[arg-type]
+    record = await stored_record(migrated_database, master_key, created["id"])
     current, previous = record.signing_secrets
     assert current.secret == new_secret
     assert current.expires_at is None
@@ -227,7 +229,7 @@ async def test_rotate_secret_keeps_the_previous_one_for_24_hours(
     assert record.active_signing_secrets(now + timedelta(hours=25)) == [new_secret]
 
     again = await api.call("POST", f"{path}/rotate-secret")
-    record = await stored_record(migrated_database, master_key, created["id"])  # type: ignore[arg-type]
+    record = await stored_record(migrated_database, master_key, created["id"])
     assert [s.secret for s in record.signing_secrets] == [
         again.body["signing_secret"],
         new_secret,
