@@ -184,6 +184,6 @@ async def _feed(
 ) -> None:
     started = time.monotonic()
     for i in range(0, len(events), batch):
-        await produce_events(settings, events[i : i + batch])  # type: ignore[arg-type]
+        await produce_events(settings, events[i : i + batch])
         await asyncio.sleep(pause_s)
     assert time.monotonic() - started < 60
