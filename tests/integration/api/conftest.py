@@ -93,7 +93,9 @@ async def api_settings(migrated_database: str, kafka_bootstrap: str, master_key:
         topic_prefix=f"{unique('api')}.",
         master_key=master_key,
         admin_token="test-admin-token",
-        allow_private_targets=True,
+        # Test calls from generated profiles must not reach loopback services.
+        allow_private_targets=False,
+        delivery_timeout="2s",
         api_host="127.0.0.1",
         log_format="console",
     )
