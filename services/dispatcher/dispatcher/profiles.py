@@ -44,6 +44,11 @@ class ProfileCache:
     def get(self, profile_id: str) -> ProfileRecord | None:
         return self._profiles.get(profile_id)
 
+    @property
+    def healthy(self) -> bool:
+        """Loaded and still following (a dead follower would serve stale profiles)."""
+        return self.ready.is_set() and self._task is not None and not self._task.done()
+
     def __len__(self) -> int:
         return len(self._profiles)
 
@@ -59,7 +64,7 @@ class ProfileCache:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
-        self._task = asyncio.create_task(self._follow(consumer, ends), name="profile-cache")
+        self._task = asyncio.create_task(self._guarded(consumer, ends), name="profile-cache")
 
     async def wait_ready(self) -> None:
         """Wait for the initial replay; re-raises if the follower died on the way."""
@@ -80,6 +85,17 @@ class ProfileCache:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+    async def _guarded(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        try:
+            await self._follow(consumer, ends)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # /readyz turns false (``healthy``); the error is logged and counted here.
+            self._metrics.profile_errors.labels(reason="follower_stopped").inc()
+            log.exception("profile_cache_stopped")
+            raise
 
     async def _follow(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
         waiting = {tp: end for tp, end in ends.items() if end > 0}

@@ -166,13 +166,12 @@ class Dispatcher:
         broker = False
         if self._producer is not None:
             try:
-                await asyncio.wait_for(
-                    self._producer.partitions_for(self.settings.topics.outcomes), 2.0
-                )
+                # A real round trip (cached metadata would say yes during an outage).
+                await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2.0)
                 broker = True
             except (KafkaError, TimeoutError):
                 broker = False
-        return {"broker": broker, "profiles": self.cache is not None and self.cache.ready.is_set()}
+        return {"broker": broker, "profiles": self.cache is not None and self.cache.healthy}
 
     def _breaker_changed(self, host: str, state: str) -> None:
         self.metrics.breaker_transitions.labels(state=state).inc()
