@@ -157,3 +157,17 @@ async def test_skips_are_counted_not_delivered(topics: Settings, sink: Sink) -> 
         assert metric(dispatcher, "callbacks_events_skipped_total", reason=reason) == 1, reason
     assert await outcomes(topics) == []
     assert ACCOUNT != "someone-else"
+
+
+async def test_no_attempt_starts_after_max_age(topics: Settings, sink: Sink) -> None:
+    profile = make_profile(sink.url("/old"), max_age="90s")
+    await publish_profiles(topics, profile)
+    stale = sms_event(profile, occurred_at="2020-01-01T00:00:00Z")
+    fresh = sms_event(profile)
+    await produce_events(topics, [stale, fresh])
+    await drain(topics)
+    assert [json.loads(r.body)["id"] for r in sink.at("/old")] == [fresh["data"]["message_id"]]
+    [dead] = await dead_letters(topics)
+    assert dead["cb-reason"] == "expired"
+    failed = [o for o in await outcomes(topics) if o["status"] == "failed"]
+    assert [o["event_id"] for o in failed] == [stale["event_id"]]
