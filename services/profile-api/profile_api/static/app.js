@@ -99,7 +99,12 @@ export async function route() {
     return;
   }
   const { parts, query } = parseHash();
-  const root = main();
+  // Each navigation renders into a fresh container: a slower, earlier view that
+  // finishes after the user has moved on writes into a detached element, never over
+  // the view the user is typing in.
+  const root = document.createElement("div");
+  root.className = "view";
+  main().replaceChildren(root);
   try {
     if (parts[0] !== "profiles" || parts.length === 1) {
       await renderList(root, query);
