@@ -157,8 +157,15 @@ async def _wait_count(
         await asyncio.sleep(0.1)
 
 
-async def raw_limit(url: str, requests: int, concurrency: int = CONCURRENCY) -> float:
-    """Requests/s of a plain aiohttp client keeping ``concurrency`` requests in flight."""
+def _cpu_s(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one by default)."""
+    fields = Path(f"/proc/{pid or os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def raw_limit(url: str, requests: int, concurrency: int = CONCURRENCY) -> tuple[float, float]:
+    """Requests/s of a plain aiohttp client keeping ``concurrency`` requests in flight,
+    and the client's CPU microseconds per request (robust on a shared machine)."""
     value, _ = _event("p", "0")
     headers = {
         "Content-Type": "application/json",
@@ -179,9 +186,10 @@ async def raw_limit(url: str, requests: int, concurrency: int = CONCURRENCY) -> 
                 await response.read()
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_s()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        return requests / (time.perf_counter() - started)
+        elapsed, cpu = time.perf_counter() - started, _cpu_s() - cpu
+        return requests / elapsed, cpu * 1e6 / requests
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -253,19 +261,27 @@ async def run(ctx: Context) -> dict[str, float]:
             await _publish_profiles(settings, [*fillers, target])
             await _produce_backlog(settings, target.id, THROUGHPUT_EVENTS)
 
-            raw = await raw_limit(f"{base}/hook", RAW_REQUESTS)
-            print(f"dispatcher: raw aiohttp client, {CONCURRENCY} in flight: {raw:,.0f} requests/s")
+            raw, raw_cpu = await raw_limit(f"{base}/hook", RAW_REQUESTS)
+            print(
+                f"dispatcher: raw aiohttp client, {CONCURRENCY} in flight: {raw:,.0f} requests/s "
+                f"({raw_cpu:.0f} us CPU per request)"
+            )
             async with session.post(f"{base}/reset"):
                 pass
 
             metrics_port = free_port()
             process = _start_dispatcher(settings, metrics_port, ctx.workdir / "dispatcher.log")
             await _wait_ready(session, metrics_port)
+            cpu_before = _cpu_s(process.pid)
             stats = await _wait_count(session, base, THROUGHPUT_EVENTS, timeout_s=150)
+            cpu_us = (_cpu_s(process.pid) - cpu_before) * 1e6 / THROUGHPUT_EVENTS
             span = max(stats["last"] - stats["first"], 1e-6)
             rate = (THROUGHPUT_EVENTS - 1) / span
-            print(f"dispatcher: {THROUGHPUT_EVENTS} backlog events delivered at {rate:,.0f}/s")
-            raw_after = await raw_limit(f"{base}/hook", RAW_REQUESTS // 2)
+            print(
+                f"dispatcher: {THROUGHPUT_EVENTS} backlog events delivered at {rate:,.0f}/s "
+                f"({cpu_us:.0f} us dispatcher CPU per callback)"
+            )
+            raw_after, _ = await raw_limit(f"{base}/hook", RAW_REQUESTS // 2)
             print(f"dispatcher: raw limit again after the run: {raw_after:,.0f} requests/s")
             async with session.post(f"{base}/reset"):
                 pass
@@ -288,6 +304,10 @@ async def run(ctx: Context) -> dict[str, float]:
                 "latency_p50_ms": round(p50, 2),
                 "latency_p99_ms": round(p99, 2),
                 "dispatcher_rss_mb": round(rss, 1),
+                # CPU per callback vs per raw request: the ratio without the noise of a
+                # shared machine (how much more work a callback is than a bare POST).
+                "dispatcher_cpu_us_per_callback": round(cpu_us, 1),
+                "raw_client_cpu_us_per_request": round(raw_cpu, 1),
             }
     finally:
         if process is not None:

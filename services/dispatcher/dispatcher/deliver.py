@@ -9,110 +9,43 @@ exceptions: the retry decision is the pure ``callbacks.retry.decide``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from callbacks import catalog
 from callbacks.durations import parse_duration
 from callbacks.logging import get_logger
-from callbacks.models.events import Event, InvalidEvent, event_variables, parse_event
+from callbacks.models.events import Event, InvalidEvent, parse_event
 from callbacks.models.outcomes import OutcomeStatus
 from callbacks.models.profiles import ProfileRecord
-from callbacks.request import DeliveryRequest, RequestBuildError, build_request, static_auth_header
+from callbacks.request import DeliveryRequest, RequestBuildError, static_auth_header
 from callbacks.retry import decide
 from callbacks.sender import AttemptResult, Sender
 from callbacks.settings import Settings
-from yarl import URL
 
 from dispatcher.jobs import Job
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache, TokenError
 from dispatcher.protection import EndpointGuard, Rejected
+from dispatcher.rendering import (
+    delivery_id_for,
+    event_channel,
+    host_key,
+    render,
+    skip_reason,
+    variables_for_profile,
+)
 
 log = get_logger("dispatcher.deliver")
 
-_DELIVERY_NS = uuid.UUID("6f1c2a4e-3b7d-5e8f-9a0b-1c2d3e4f5a6b").bytes
 # Errors that no retry can cure: the target itself is refused or unusable.
 _FINAL_KINDS = frozenset({"forbidden_target", "invalid_request"})
 # Results that say nothing about the host's health (the call never reached it).
 _NOT_HOST_KINDS = frozenset({"forbidden_target", "invalid_request"})
-
-
-def delivery_id_for(event_id: str, profile_id: str) -> str:
-    """Deterministic, so a replay after a crash sends the same ``webhook-id``."""
-    # uuid5 spelled out (same value): the uuid module's objects cost more per event.
-    # SHA-1 is what uuid5 is defined on; this is an identifier, not a security hash.
-    name = _DELIVERY_NS + f"{event_id}/{profile_id}".encode()
-    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return "msg_" + digest.hex()
-
-
-def event_channel(event: Event) -> str:
-    spec = catalog.EVENTS.get(event.event)
-    return spec.channel if spec is not None else "default"
-
-
-def variables_for_profile(
-    event: Event, profile: ProfileRecord, *, attempt: int, is_test: bool
-) -> dict[str, Any]:
-    """The event's variables; a ``default`` profile sees only the envelope ones."""
-    variables = event_variables(
-        event, channel=event_channel(event), attempt=attempt, is_test=is_test
-    )
-    if profile.channel == "default":
-        envelope = {v.name for v in catalog.ENVELOPE_VARIABLES}
-        variables = {k: v for k, v in variables.items() if k in envelope}
-    return variables
-
-
-def skip_reason(
-    event: Event, profile: ProfileRecord | None, variables: dict[str, Any] | None
-) -> str | None:
-    if profile is None:
-        return "unknown_profile"
-    if profile.account_id != event.account_id:
-        return "other_account"
-    if not profile.enabled or profile.disabled_reason is not None:
-        return "disabled"
-    if profile.channel != "default" and event.event not in profile.events:
-        return "not_subscribed"
-    if profile.required_options.enabled and variables is not None:
-        for name in profile.required_options.variables:
-            if variables.get(name) in (None, "", [], {}):
-                return "required_variable_missing"
-    return None
-
-
-def render(
-    profile: ProfileRecord,
-    variables: dict[str, Any],
-    delivery_id: str,
-    timestamp: int,
-    auth_header: str | None,
-) -> DeliveryRequest:
-    """The request of one attempt; the API's test call renders through the same builder."""
-    return build_request(
-        profile,
-        variables,
-        delivery_id=delivery_id,
-        timestamp=timestamp,
-        signing_secrets=profile.active_signing_secrets(datetime.fromtimestamp(timestamp, UTC)),
-        auth_header=auth_header,
-    )
-
-
-def host_key(url: str) -> str:
-    parsed = URL(url, encoded=True)
-    return f"{parsed.host}:{parsed.port}"
 
 
 class Deliverer:
@@ -140,8 +73,17 @@ class Deliverer:
 
     async def handle(self, job: Job) -> None:
         """Finish ``job``; returns when every record it produced is acknowledged."""
+        for ack in await self.process(job):  # usually one or two: cheaper than gather
+            await ack
+
+    async def process(self, job: Job) -> list[Awaitable[Any]]:
+        """Do ``job`` up to handing its records to the producer; returns their acks.
+
+        The caller waits for the acks (``handle``) or, in the consume loop, attaches
+        callbacks to them, so a task need not stay alive just to wait for the broker.
+        """
         try:
-            acks = await self._handle(job)
+            return await self._handle(job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -151,9 +93,7 @@ class Deliverer:
             log.exception(
                 "dispatch_internal_error", topic=job.source.topic, offset=job.source.offset
             )
-            acks = [await self._dead(job, "internal_error", repr(exc)[:500])]
-        for ack in acks:  # usually one or two: cheaper than gather
-            await ack
+            return [await self._dead(job, "internal_error", repr(exc)[:500])]
 
     async def _handle(self, job: Job) -> list[Awaitable[Any]]:
         try:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable
 from contextlib import AsyncExitStack
 from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -82,7 +83,7 @@ class Dispatcher:
         self._subscribed = (*topics.sources, *topics.retries, topics.redeliver)
         self._group = f"{topics.prefix}callbacks-dispatcher"
         self._tracker = OffsetTracker()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[list[Awaitable[Any]]]] = set()
         self._retry_paused: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._flow_paused = False
         self._room = asyncio.Event()
@@ -263,36 +264,65 @@ class Dispatcher:
             counter = self.metrics.consumed.labels(topic=tp.topic.removeprefix(self._prefix))
             self._consumed[tp.topic] = counter
         counter.inc()  # type: ignore[attr-defined]
-        work: Awaitable[None]
+        work: Awaitable[list[Awaitable[Any]]]
         if tp.topic == self._redeliver_topic:
             work = self._redeliver(record)
         else:
             job = job_from_record(
                 record.value, record.key, tp.topic, tp.partition, record.offset, record.headers
             )
-            work = self._deliverer.handle(job)
+            work = self._deliverer.process(job)
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(partial(self._finished, part, record.offset))
+        task.add_done_callback(partial(self._processed, part, record.offset))
 
-    def _finished(self, part: PartitionProgress, offset: int, task: asyncio.Task[None]) -> None:
+    def _processed(
+        self, part: PartitionProgress, offset: int, task: asyncio.Future[list[Awaitable[Any]]]
+    ) -> None:
+        """The record's work is done; it is finished once the broker acked its records
+        (callbacks on the acks, so no task stays alive just to wait for the broker)."""
         self._tasks.discard(task)
         if task.cancelled():
             return  # not done: the offset stays uncommitted and is delivered again
         exc = task.exception()
         if exc is not None:
-            self.metrics.internal_errors.labels(stage="task").inc()
-            log.error("dispatch_task_failed", error=repr(exc), offset=offset)
+            self._record_failed(exc, offset)
             return
+        pending = [asyncio.ensure_future(ack) for ack in task.result()]
+        if not pending:
+            self._finish(part, offset)
+            return
+        remaining = len(pending)
+
+        def acked(future: asyncio.Future[Any]) -> None:
+            nonlocal remaining
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is not None:
+                self._record_failed(error, offset)
+                return
+            remaining -= 1
+            if remaining == 0:
+                self._finish(part, offset)
+
+        for future in pending:
+            future.add_done_callback(acked)
+
+    def _record_failed(self, exc: BaseException, offset: int) -> None:
+        # Not finished: the offset is never committed past this record, so it is
+        # delivered again after a restart or rebalance (at-least-once).
+        self.metrics.internal_errors.labels(stage="record").inc()
+        log.error("dispatch_record_failed", error=repr(exc), offset=offset)
+
+    def _finish(self, part: PartitionProgress, offset: int) -> None:
         self._tracker.finish(part, offset)
         self.metrics.in_flight.set(self._tracker.in_flight)
-        if (
-            self._flow_paused
-            and self._tracker.in_flight < self.settings.max_in_flight * RESUME_BELOW
-        ):
+        limit = self.settings.max_in_flight * RESUME_BELOW
+        if self._flow_paused and self._tracker.in_flight < limit:
             self._room.set()
 
-    async def _redeliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _redeliver(self, record: ConsumerRecord[bytes, bytes]) -> list[Awaitable[Any]]:
         assert self._deliverer is not None
         assert self._fetcher is not None
         here = Job(
@@ -303,8 +333,8 @@ class Dispatcher:
         except RedeliverError as exc:
             log.warning("redeliver_refused", reason=exc.reason, detail=exc.detail)
             await self._deliverer.dead_letter(here, exc.reason, exc.detail)
-            return
-        await self._deliverer.handle(job)
+            return []
+        return await self._deliverer.process(job)
 
     # -- commits, rebalance, idleness, shutdown --------------------------------------
 
@@ -375,5 +405,10 @@ class Dispatcher:
             if pending:
                 log.warning("dispatcher_cancelled_in_flight", count=len(pending))
                 await asyncio.gather(*pending, return_exceptions=True)
+        if self._producer is not None:
+            # Records handed over but not yet acked: flush, so their offsets can commit.
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(self._producer.flush(), self.settings.shutdown_grace_s)
+            await asyncio.sleep(0)  # let the ack callbacks run
         await self._commit(consumer)
         log.info("dispatcher_stopped")

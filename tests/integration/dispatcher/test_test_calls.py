@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from callbacks.models.events import parse_event
 from callbacks.settings import Settings
-from dispatcher.deliver import render, variables_for_profile
+from dispatcher.rendering import render, variables_for_profile
 from profile_api.routes.test_calls import build_test_request, call_variables
 from standardwebhooks.webhooks import Webhook
 
