@@ -228,9 +228,26 @@ async def test_broker_outage_delays_but_loses_nothing(
 
             await eventually(pending, what="the pending gauge shows the backlog")
 
-            broker = Broker(port=port)
-            await asyncio.to_thread(broker.start)
-            await ensure_topics(own)
+            # The new broker must have its topics before the relay reaches it: Tansu
+            # auto-creates a topic on produce, and creating it again right after drops
+            # what it acked (Kafka would refuse the produce until the topic exists).
+            # So hold the relay off the outbox table until its publish has failed (the
+            # producer's request timeout), restart and create topics, then let it go.
+            gate = await asyncpg.connect(migrated_database)
+            try:
+                async with gate.transaction():
+                    await gate.execute("LOCK TABLE profile_outbox IN ACCESS EXCLUSIVE MODE")
+
+                    async def failed() -> bool:
+                        text = (await api.call("GET", "/metrics")).body
+                        return 'callbacks_outbox_errors_total{stage="broker"} 1.0' in text
+
+                    await eventually(failed, timeout_s=30, what="the relay saw the outage")
+                    broker = Broker(port=port)
+                    await asyncio.to_thread(broker.start)
+                    await ensure_topics(own)
+            finally:
+                await gate.close()
             # A short metadata age: right after creation a topic may be listed without
             # partitions for a moment, and the consumer must look again soon.
             consumer = make_consumer(own, own.topics.profiles, metadata_max_age_ms=500)
