@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import asyncpg
@@ -39,6 +40,9 @@ RELAY_LOCK_CLASS = 0x43424F55  # "CBOU"; the second lock key is a hash of the to
 BATCH_SIZE = 500
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
+# Published rows are kept a while for inspection, then deleted so the table stays small.
+RETENTION = "7 days"
+PRUNE_EVERY_S = 3600.0
 
 
 class OutboxMetrics:
@@ -75,6 +79,7 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._metrics = metrics
         self._wake = asyncio.Event()
+        self._pruned_at = 0.0
 
     async def run(self) -> None:
         """Forever: connect, take the lock, publish; reconnect with backoff on failure."""
@@ -129,11 +134,24 @@ class OutboxRelay:
                     continue
                 backoff = BACKOFF_MIN_S
                 await self._update_pending(conn)
+                await self._prune(conn)
                 await self._sleep(self._poll_interval_s)
         finally:
             with contextlib.suppress(OSError, asyncpg.InterfaceError):
                 # Closing the session releases the advisory lock for another replica.
                 await asyncio.shield(conn.close(timeout=2))
+
+    async def _prune(self, conn: asyncpg.Connection) -> None:
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        status = await conn.execute(
+            f"""DELETE FROM profile_outbox
+                WHERE topic = $1 AND published_at < now() - interval '{RETENTION}'""",  # noqa: S608
+            self._topic,
+        )
+        log.info("outbox_pruned", status=status)
 
     async def _update_pending(self, conn: asyncpg.Connection) -> None:
         count = await conn.fetchval(
