@@ -77,7 +77,9 @@ class DemoStats:
             row.delivered_ms.append(elapsed_ms)
 
     def outcome(self, delivery_id: str, event_id: str, status: str) -> None:
-        if event_id not in self.warmup_ids:
+        # Only this run's events count: retries of an earlier run's callbacks for the
+        # same account (its profiles now point at this run's receiver) may still land.
+        if event_id in self.produced_at:
             self.outcome_status[delivery_id] = status
 
     @property
