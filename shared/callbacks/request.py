@@ -14,6 +14,7 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -190,6 +191,29 @@ def build_request(
     if auth_header is not None:
         headers.append(("Authorization", auth_header))
     return DeliveryRequest(profile.method, url, tuple(headers), body)
+
+
+def build_attempt_request(
+    profile: ProfileRecord,
+    variables: Mapping[str, Any],
+    *,
+    delivery_id: str,
+    timestamp: int,
+    auth_header: str | None,
+) -> DeliveryRequest:
+    """``build_request`` signed with the profile's secrets active at ``timestamp``.
+
+    The one entry point of the dispatcher and of the API's test calls, so both send
+    byte-identical requests for the same input.
+    """
+    return build_request(
+        profile,
+        variables,
+        delivery_id=delivery_id,
+        timestamp=timestamp,
+        signing_secrets=profile.active_signing_secrets(datetime.fromtimestamp(timestamp, UTC)),
+        auth_header=auth_header,
+    )
 
 
 def _render_body(

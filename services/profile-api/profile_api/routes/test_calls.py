@@ -20,7 +20,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 from callbacks import catalog
 from callbacks.models.profiles import MASK, ProfileRecord
-from callbacks.request import DeliveryRequest, RequestBuildError, build_request, static_auth_header
+from callbacks.request import (
+    RequestBuildError,
+    build_attempt_request,
+    static_auth_header,
+)
 from callbacks.sender import AttemptResult, Sender, TokenError, client_credentials_token
 from callbacks.signing import generate_secret
 
@@ -52,23 +56,7 @@ def call_variables(
     return variables
 
 
-def build_test_request(
-    profile: ProfileRecord,
-    variables: Mapping[str, Any],
-    *,
-    delivery_id: str,
-    timestamp: int,
-    auth_header: str | None,
-) -> DeliveryRequest:
-    """Exactly the dispatcher's rendering (same builder, same signing secrets)."""
-    return build_request(
-        profile,
-        variables,
-        delivery_id=delivery_id,
-        timestamp=timestamp,
-        signing_secrets=profile.active_signing_secrets(datetime.fromtimestamp(timestamp, UTC)),
-        auth_header=auth_header,
-    )
+build_test_request = build_attempt_request  # exactly the dispatcher's builder
 
 
 def mask_headers(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
