@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     commit_interval: str = "150ms"
     # Consumer-group session timeout: how soon a crashed member's partitions move on.
     consumer_session_timeout: str = "10s"
+    # Reporter: a profile whose callbacks have all failed finally for this long (by
+    # attempt time, no success in between) is disabled with reason "failing".
+    auto_disable_after: str = "5d"
 
     @field_validator("retry_schedule")
     @classmethod
@@ -79,7 +82,9 @@ class Settings(BaseSettings):
         parse_duration(value)
         return value
 
-    @field_validator("reporter_schedule_interval", "reporter_claim_lease", "smtp_timeout")
+    @field_validator(
+        "reporter_schedule_interval", "reporter_claim_lease", "smtp_timeout", "auto_disable_after"
+    )
     @classmethod
     def _check_reporter_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -136,6 +141,10 @@ class Settings(BaseSettings):
     @property
     def smtp_timeout_s(self) -> float:
         return parse_duration(self.smtp_timeout)
+
+    @property
+    def auto_disable_after_s(self) -> float:
+        return parse_duration(self.auto_disable_after)
 
     @property
     def consumer_session_timeout_s(self) -> float:

@@ -18,9 +18,10 @@ from typing import Any
 
 import asyncpg
 from callbacks.models.profiles import ProfileRecord, open_secrets, seal_secrets
+from callbacks.profile_state import OUTBOX_CHANNEL
 from callbacks.secretbox import SecretBox
 
-OUTBOX_CHANNEL = "callbacks_profile_outbox"
+__all__ = ["OUTBOX_CHANNEL", "Change", "ListQuery", "ProfileStore", "escape_like"]
 
 Change = Callable[[ProfileRecord], ProfileRecord]
 

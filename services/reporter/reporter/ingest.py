@@ -24,6 +24,7 @@ from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
 from pydantic import ValidationError
 
+from reporter.health import ProfileHealth
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import BatchResult, write_batch
 
@@ -94,6 +95,7 @@ class Ingestor:
         *,
         group_id: str | None = None,
         consumer_options: dict[str, Any] | None = None,
+        health: ProfileHealth | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
@@ -102,6 +104,7 @@ class Ingestor:
         # The topic prefix namespaces the group too, like every topic name.
         self._group_id = group_id or f"{settings.topic_prefix}{GROUP_ID}"
         self._consumer_options = consumer_options or {}
+        self._health = health  # receiver health rules (disable on 410 / failing), if wired
         self._topic = settings.topics.outcomes
         self._dead_topic = settings.topics.dead
         self._batch_max = settings.reporter_batch_max
@@ -138,6 +141,8 @@ class Ingestor:
         outcomes, rejected = parse_records(records)
         await self._dead_letter(rejected)
         result = await self._store(outcomes)
+        if self._health is not None:
+            await self._health.apply_retrying(outcomes)
         await self._commit(consumer, batches)
         self._metrics.batch_duration.observe(time.perf_counter() - started)
         self._metrics.outcomes_ingested.inc(result.inserted)

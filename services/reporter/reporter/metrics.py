@@ -12,6 +12,8 @@ INGEST_LAG = "callbacks_reporter_ingest_lag"
 INGEST_BATCH_DURATION = "callbacks_reporter_ingest_batch_duration_seconds"
 INGEST_ERRORS_TOTAL = "callbacks_reporter_ingest_errors_total"
 DEAD_LETTERS_TOTAL = "callbacks_dead_letters_total"
+PROFILES_DISABLED_TOTAL = "callbacks_profiles_disabled_total"
+PROFILE_NOTICES_SENT_TOTAL = "callbacks_profile_notices_sent_total"
 
 
 class ReporterMetrics:
@@ -62,5 +64,17 @@ class ReporterMetrics:
             DEAD_LETTERS_TOTAL,
             "Records sent to callbacks.dead, by reason.",
             ["reason"],
+            registry=registry,
+        )
+        self.profiles_disabled = Counter(
+            PROFILES_DISABLED_TOTAL,
+            "Profiles disabled by the reporter, by reason (endpoint_gone, failing).",
+            ["reason"],
+            registry=registry,
+        )
+        self.notices_sent = Counter(
+            PROFILE_NOTICES_SENT_TOTAL,
+            "Profile health emails handed to the SMTP relay, by kind.",
+            ["kind"],
             registry=registry,
         )

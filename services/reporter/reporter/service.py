@@ -19,8 +19,10 @@ from callbacks.logging import get_logger
 from callbacks.settings import Settings
 from prometheus_client import CollectorRegistry
 
+from reporter.health import ProfileHealth
 from reporter.ingest import Ingestor
 from reporter.metrics import ReporterMetrics
+from reporter.notices import Notifier
 from reporter.schedule import Scheduler
 
 log = get_logger(__name__)
@@ -58,15 +60,25 @@ class Reporter:
                 self.registry, ready, settings.api_host, settings.reporter_metrics_port
             )
             stack.push_async_callback(runner.cleanup)
-            ingestor = Ingestor(settings, pool, producer, self.metrics)
-            scheduler = Scheduler(settings, pool, self.metrics)
+            notifier = Notifier(settings, pool, self.metrics)
+            health = ProfileHealth(
+                pool=pool,
+                profiles_topic=settings.topics.profiles,
+                disable_after_s=settings.auto_disable_after_s,
+                metrics=self.metrics,
+                on_notice=notifier.wake,
+            )
+            ingestor = Ingestor(settings, pool, producer, self.metrics, health=health)
+            scheduler = Scheduler(settings, pool, self.metrics, replica=notifier.replica)
             log.info("reporter_started", replica=scheduler.replica)
             async with asyncio.TaskGroup() as group:
                 ingest = group.create_task(ingestor.run(), name="reporter-ingest")
                 schedule = group.create_task(scheduler.run(), name="reporter-schedule")
+                notify = group.create_task(notifier.run(), name="reporter-notices")
                 await self._stop.wait()
                 ingest.cancel()
                 schedule.cancel()
+                notify.cancel()
             log.info("reporter_stopped")
 
 

@@ -1,0 +1,95 @@
+"""Fixtures for the receiver-health tests (issue 9), reused from the dispatcher and
+reporter suites: a loopback sink, a real aiosmtpd server, the pool and a producer."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from callbacks.settings import Settings
+from prometheus_client import CollectorRegistry
+from reporter.health import ProfileHealth
+from reporter.ingest import Ingestor
+from reporter.mail import Mailer
+from reporter.metrics import ReporterMetrics
+from reporter.notices import Notifier
+
+from tests.integration.dispatcher.conftest import sink
+from tests.integration.reporter.conftest import (
+    FAST_GROUP,
+    Mailbox,
+    create_account,
+    metrics,
+    pool,
+    producer,
+    smtp_server,
+)
+
+__all__ = ["metrics", "pool", "producer", "sink", "smtp_server"]
+
+RECIPIENT = "ops@customer.test"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Short group sessions (joins take about a second on the test broker)."""
+    return settings.model_copy(update={"consumer_session_timeout": "2s"})
+
+
+@pytest.fixture
+async def mail_settings(topics: Settings, smtp_server: tuple[Mailbox, int]) -> Settings:
+    return topics.model_copy(
+        update={
+            "smtp_port": smtp_server[1],
+            "smtp_from": "alerts@test.local",
+            "auto_disable_after": "5s",  # tiny, so a test can walk a streak past it
+        }
+    )
+
+
+async def account_with_recipient(pool: asyncpg.Pool) -> uuid.UUID:
+    account = await create_account(pool, "receiver-test")
+    await pool.execute(
+        "INSERT INTO report_settings (account_id, enabled, frequency, recipients, timezone)"
+        " VALUES ($1, false, 'daily', $2, 'UTC')",
+        account,
+        [RECIPIENT],
+    )
+    return account
+
+
+class HealthRig:
+    """Ingest with the health rules wired as in ``Reporter``, and the notifier beside it."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.producer = producer
+        self.metrics = ReporterMetrics(CollectorRegistry())
+        self.group = f"{settings.topic_prefix}health"  # successive ingests read on
+        self.notifier = Notifier(settings, pool, self.metrics, mailer=Mailer(settings))
+        self.health = ProfileHealth(
+            pool=pool,
+            profiles_topic=settings.topics.profiles,
+            disable_after_s=settings.auto_disable_after_s,
+            metrics=self.metrics,
+        )
+
+    async def ingest(self, group: str | None = None) -> int:
+        ingestor = Ingestor(
+            self.settings,
+            self.pool,
+            self.producer,
+            self.metrics,
+            group_id=group or self.group,
+            consumer_options=FAST_GROUP,
+            health=self.health,
+        )
+        return await ingestor.drain(timeout_s=20)
+
+
+@pytest.fixture
+async def rig(mail_settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer) -> HealthRig:
+    return HealthRig(mail_settings, pool, producer)
