@@ -69,6 +69,7 @@ class Deliverer:
         self._tokens = tokens
         self._producer = producer
         self._metrics = metrics
+        metrics.endpoint_limits.follow(guard)
         self._partition_counts: dict[str, int] = {}
 
     async def handle(self, job: Job) -> None:
@@ -173,7 +174,13 @@ class Deliverer:
             self._guard.release(host, probe)
         if result.error_kind not in _NOT_HOST_KINDS:
             alive = result.status is not None and result.status < 500 and result.status != 429
-            self._guard.record(host, alive)
+            self._guard.record(
+                host,
+                alive,
+                status=result.status,
+                timed_out=result.error_kind == "timeout",
+                latency_s=result.latency_ms / 1000.0,
+            )
         self._metrics.duration.observe(result.latency_ms / 1000.0)
         return result
 

@@ -1,12 +1,15 @@
 """The dispatcher's Prometheus metrics (names fixed by contract §8), built on a registry.
 
 Labels are bounded: outcome, a reason *kind* (never free text), a topic name without the
-deployment prefix, a breaker state. Hosts are not labels (unbounded by customers).
+deployment prefix, a breaker state. Hosts are labels only in the concurrency-limit gauge,
+and there only the busiest few (``protection.EndpointLimitCollector``).
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from dispatcher.protection import EndpointLimitCollector
 
 DELIVERIES_TOTAL = "callbacks_deliveries_total"
 DELIVERY_DURATION = "callbacks_delivery_duration_seconds"
@@ -110,3 +113,6 @@ class DispatcherMetrics:
         self.commits = Counter(
             OFFSET_COMMITS, "Offset commits, by result.", ["result"], registry=registry
         )
+        # callbacks_endpoint_concurrency_limit{host}: read from the guard at scrape time.
+        self.endpoint_limits = EndpointLimitCollector()
+        registry.register(self.endpoint_limits)

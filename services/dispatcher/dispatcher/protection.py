@@ -1,8 +1,10 @@
-"""Endpoint protection: a concurrency cap and a circuit breaker per endpoint host.
+"""Endpoint protection: an adaptive concurrency limit and a circuit breaker per host.
 
 Why: every customer endpoint shares one process. Without a cap, a slow host would hold
 every in-flight slot; without a breaker, a dead host would cost a full timeout per
-callback. A host that is at its cap *and* not completing anything (its oldest request
+callback. The cap adapts (``dispatcher.aimd``): it halves when the host answers 429 or
+503 or times out and grows back on fast successes, up to ``max_per_host``.
+A host that is at its limit *and* not completing anything (its oldest request
 has been running for a while) takes no more waiters: further callbacks to it are handed
 to the retry path at once (``host_busy``), so the in-flight budget stays with the
 healthy hosts. A busy host that keeps answering keeps its queue, however long.
@@ -12,17 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from dispatcher.aimd import Aimd
 
 BreakerState = Literal["closed", "open", "half_open"]
 
 # A host at its cap that has finished nothing for this long is "not completing".
 STALL_AFTER_S = 1.0
-# Waiters a stalled host may keep, in multiples of its concurrency cap.
+# Waiters a stalled host may keep, in multiples of its concurrency limit.
 STALLED_WAITERS_FACTOR = 1
+ENDPOINT_CONCURRENCY_LIMIT = "callbacks_endpoint_concurrency_limit"
+# Hosts with their own label value in that gauge (the busiest); the rest are "other".
+LIMIT_GAUGE_TOP_HOSTS = 20
 
 
 class Rejected(Exception):
@@ -71,10 +82,11 @@ class Breaker:
 
 @dataclass
 class _Host:
-    semaphore: asyncio.Semaphore
+    aimd: Aimd
     breaker: Breaker
-    waiting: int = 0
+    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
     active: int = 0
+    attempts: int = 0  # ranks hosts for the limit gauge
     last_progress: float = 0.0
 
 
@@ -98,7 +110,7 @@ class EndpointGuard:
     def _host(self, host: str) -> _Host:
         state = self._hosts.get(host)
         if state is None:
-            state = _Host(asyncio.Semaphore(self._max), Breaker(self._threshold, self._open_s))
+            state = _Host(Aimd(self._max), Breaker(self._threshold, self._open_s))
             self._hosts[host] = state
         return state
 
@@ -108,9 +120,16 @@ class EndpointGuard:
     def state_of(self, host: str) -> BreakerState:
         return self._host(host).breaker.state
 
+    def limit_of(self, host: str) -> int:
+        return self._host(host).aimd.allowed
+
+    def limits(self) -> list[tuple[str, int, int]]:
+        """(host, current limit, attempts so far) of every host seen."""
+        return [(h, s.aimd.allowed, s.attempts) for h, s in self._hosts.items()]
+
     @staticmethod
     def _stalled(state: _Host, now: float) -> bool:
-        return state.semaphore.locked() and now - state.last_progress > STALL_AFTER_S
+        return state.active >= state.aimd.allowed and now - state.last_progress > STALL_AFTER_S
 
     async def acquire(self, host: str) -> bool:
         """Take one of the host's slots for one attempt (``release`` it after); raises
@@ -120,38 +139,54 @@ class EndpointGuard:
         if state.breaker.state != "closed" and not state.breaker.admit(now):
             raise Rejected("circuit_open")
         probe = state.breaker.state == "half_open"
+        allowed = state.aimd.allowed
         if (
             not probe
-            and state.waiting >= self._max * STALLED_WAITERS_FACTOR
+            and len(state.waiters) >= allowed * STALLED_WAITERS_FACTOR
             and self._stalled(state, now)
         ):
             raise Rejected("host_busy")
-        if state.semaphore.locked() or state.waiting:
-            state.waiting += 1
+        if state.active >= allowed or state.waiters:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            state.waiters.append(waiter)
             try:
-                await state.semaphore.acquire()
+                await waiter  # ``_grant`` counts the slot as ours before waking us
             except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._free(state)  # granted, then cancelled: hand the slot on
+                else:
+                    state.waiters.remove(waiter)
                 if probe:
                     state.breaker.probing = False
                 raise
-            finally:
-                state.waiting -= 1
         else:
-            await state.semaphore.acquire()  # free: returns without suspending
+            state.active += 1
         if not probe and state.breaker.state != "closed":
             # The breaker opened while this attempt queued: fail fast like the rest.
-            state.semaphore.release()
+            self._free(state)
             raise Rejected("circuit_open")
-        if state.active == 0:
+        if state.active == 1:
             state.last_progress = self._clock()  # a host that was idle starts afresh
-        state.active += 1
+        state.attempts += 1
         return probe
+
+    @staticmethod
+    def _grant(state: _Host) -> None:
+        """Wake waiters while the (possibly changed) limit has room, in arrival order."""
+        while state.waiters and state.active < state.aimd.allowed:
+            waiter = state.waiters.popleft()
+            if not waiter.done():
+                state.active += 1
+                waiter.set_result(None)
+
+    def _free(self, state: _Host) -> None:
+        state.active -= 1
+        self._grant(state)
 
     def release(self, host: str, probe: bool) -> None:
         state = self._hosts[host]
-        state.active -= 1
         state.last_progress = self._clock()
-        state.semaphore.release()
+        self._free(state)
         if probe and state.breaker.probing:
             # The probe ended without a result (cancelled): let another one try.
             state.breaker.probing = False
@@ -165,9 +200,59 @@ class EndpointGuard:
         finally:
             self.release(host, probe)
 
-    def record(self, host: str, ok: bool) -> None:
-        """Feed the breaker: ``ok`` means the host answered like a live server."""
+    def record(
+        self,
+        host: str,
+        ok: bool,
+        *,
+        status: int | None = None,
+        timed_out: bool = False,
+        latency_s: float = 0.0,
+    ) -> None:
+        """Feed the breaker (``ok``: the host answered like a live server) and the
+        adaptive limit (the status, or a timeout, and how long the call took)."""
         state = self._host(host)
-        changed = state.breaker.record(ok, self._clock())
+        now = self._clock()
+        changed = state.breaker.record(ok, now)
         if changed is not None and self._on_transition is not None:
             self._on_transition(host, changed)
+        state.aimd.observe(
+            status=status,
+            timed_out=timed_out,
+            latency_s=latency_s,
+            in_flight=state.active + 1,
+            now=now,
+        )
+        if state.waiters:
+            self._grant(state)  # the limit may have grown
+
+
+class EndpointLimitCollector(Collector):
+    """``callbacks_endpoint_concurrency_limit{host}`` at scrape time.
+
+    Hosts are customers' and unbounded, so only the busiest ``top`` get their own label
+    value; the rest are one series, ``host="other"``, showing the *lowest* limit among
+    them (the one worth a look: a throttled host stays visible even outside the top).
+    """
+
+    def __init__(self, top: int = LIMIT_GAUGE_TOP_HOSTS) -> None:
+        self._top = top
+        self._guard: EndpointGuard | None = None
+
+    def follow(self, guard: EndpointGuard) -> None:
+        self._guard = guard
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            ENDPOINT_CONCURRENCY_LIMIT,
+            "Current adaptive concurrency limit per endpoint host (busiest hosts; the "
+            "lowest limit of the rest as host=other).",
+            labels=["host"],
+        )
+        hosts = sorted(self._guard.limits() if self._guard else [], key=lambda h: -h[2])
+        for host, limit, _attempts in hosts[: self._top]:
+            family.add_metric([host], limit)
+        rest = hosts[self._top :]
+        if rest:
+            family.add_metric(["other"], min(limit for _host, limit, _attempts in rest))
+        yield family

@@ -1,0 +1,76 @@
+"""Additive-increase / multiplicative-decrease of one endpoint host's concurrency. Pure.
+
+Why: a fixed per-host cap is either too low for a big receiver or too high for a small
+one, which then answers ``429``/``503`` or times out and every refused call costs a retry.
+Like TCP congestion control, the limit grows by about one slot per round trip of fast
+successes and halves on a sign of overload, never below 1 nor above the ceiling
+(``CALLBACKS_MAX_CONCURRENCY_PER_HOST``).
+
+- *Fast* 2xx: no slower than ``SLOW_FACTOR`` times the host's usual 2xx latency (a
+  moving average) or ``FAST_FLOOR_S``, whichever is larger. A slow 2xx means the
+  receiver is queueing: the limit holds.
+- Growth only while the host uses at least half its limit: a host that is not limited by
+  us gives no evidence that more would be fine.
+- One halving per round trip: an overload answer to a request that started before the
+  last halving is the same congestion event and is not counted again (otherwise one
+  burst of 429s would take the limit straight to 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SLOW_FACTOR = 2.0
+FAST_FLOOR_S = 0.05
+EWMA_WEIGHT = 0.1  # of a new 2xx latency in the usual-latency average
+OVERLOAD_STATUSES = frozenset({429, 503})
+
+
+@dataclass
+class Aimd:
+    """One host's limit. ``limit`` is fractional; ``allowed`` is what the guard uses."""
+
+    ceiling: int
+    limit: float = 0.0  # 0: start at the ceiling (the old fixed cap, until told otherwise)
+    usual_latency_s: float | None = None
+    last_decrease: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        if self.limit <= 0:
+            self.limit = float(self.ceiling)
+
+    @property
+    def allowed(self) -> int:
+        return max(1, min(self.ceiling, int(self.limit)))
+
+    def is_fast(self, latency_s: float) -> bool:
+        usual = self.usual_latency_s
+        return usual is None or latency_s <= max(FAST_FLOOR_S, SLOW_FACTOR * usual)
+
+    def on_success(self, latency_s: float, in_flight: int) -> None:
+        """A 2xx that took ``latency_s``; ``in_flight`` counts it and its companions."""
+        fast = self.is_fast(latency_s)
+        usual = self.usual_latency_s
+        self.usual_latency_s = (
+            latency_s if usual is None else usual + EWMA_WEIGHT * (latency_s - usual)
+        )
+        if fast and in_flight * 2 >= self.allowed:
+            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+
+    def on_overload(self, started_at: float, now: float) -> bool:
+        """A 429, 503 or timeout of a request started at ``started_at``; True if halved."""
+        if started_at < self.last_decrease:
+            return False
+        self.limit = max(1.0, self.limit / 2.0)
+        self.last_decrease = now
+        return True
+
+    def observe(
+        self, *, status: int | None, timed_out: bool, latency_s: float, in_flight: int, now: float
+    ) -> None:
+        """Feed one finished attempt; other failures (500, refused connection) are the
+        circuit breaker's business and leave the limit alone."""
+        if status is not None and 200 <= status < 300:
+            self.on_success(latency_s, in_flight)
+        elif timed_out or status in OVERLOAD_STATUSES:
+            self.on_overload(now - latency_s, now)

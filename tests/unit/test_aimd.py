@@ -1,0 +1,123 @@
+"""The adaptive per-host concurrency limit: additive increase, multiplicative decrease."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from dispatcher.aimd import Aimd
+from dispatcher.protection import EndpointGuard, EndpointLimitCollector
+from prometheus_client import CollectorRegistry
+
+
+def test_starts_at_the_ceiling() -> None:
+    assert Aimd(64).allowed == 64
+
+
+@pytest.mark.parametrize(
+    ("status", "timed_out", "halves"),
+    [
+        (429, False, True),
+        (503, False, True),
+        (None, True, True),
+        (500, False, False),  # the breaker's business, not a sign of overload
+        (404, False, False),
+        (None, False, False),  # connection refused
+    ],
+)
+def test_overload_signals_halve_the_limit(
+    status: int | None, timed_out: bool, halves: bool
+) -> None:
+    aimd = Aimd(64)
+    aimd.observe(status=status, timed_out=timed_out, latency_s=0.01, in_flight=64, now=10.0)
+    assert aimd.allowed == (32 if halves else 64)
+
+
+def test_one_halving_per_round_trip() -> None:
+    aimd = Aimd(64)
+    for _ in range(50):  # a burst of 429s to requests that were all in flight together
+        aimd.observe(status=429, timed_out=False, latency_s=0.02, in_flight=64, now=10.0)
+    assert aimd.allowed == 32
+    # A request started after that cut is new evidence.
+    aimd.observe(status=429, timed_out=False, latency_s=0.01, in_flight=32, now=10.05)
+    assert aimd.allowed == 16
+
+
+def test_never_below_one() -> None:
+    aimd = Aimd(8)
+    for step in range(20):
+        aimd.on_overload(started_at=float(step), now=float(step))
+    assert aimd.allowed == 1
+
+
+def test_grows_about_one_per_round_trip_of_fast_successes_up_to_the_ceiling() -> None:
+    aimd = Aimd(10, limit=4.0)
+    for _ in range(5):  # about one full window of fast successes: +1
+        aimd.on_success(0.01, in_flight=4)
+    assert aimd.allowed == 5
+    for _ in range(1000):
+        aimd.on_success(0.01, in_flight=10)
+    assert aimd.allowed == 10
+
+
+def test_slow_successes_and_an_underused_limit_do_not_grow() -> None:
+    aimd = Aimd(64, limit=8.0)
+    for _ in range(20):
+        aimd.on_success(0.01, in_flight=8)
+    grown = aimd.limit
+    aimd.on_success(1.0, in_flight=8)  # 100x the usual latency: the receiver is queueing
+    assert aimd.limit == grown
+    aimd.on_success(0.01, in_flight=1)  # one in flight of ~10 allowed: no evidence
+    assert aimd.limit == grown
+
+
+async def test_guard_admits_waiters_as_the_limit_changes() -> None:
+    now = [0.0]
+    guard = EndpointGuard(max_per_host=4, failure_threshold=100, open_s=1, clock=lambda: now[0])
+    held = [await guard.acquire("h") for _ in range(4)]
+    assert held == [False] * 4
+    waiter = asyncio.ensure_future(guard.acquire("h"))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    # A 429: the limit halves to 2, so two releases are needed before the waiter runs.
+    guard.record("h", False, status=429, latency_s=0.0)
+    assert guard.limit_of("h") == 2
+    guard.release("h", False)
+    guard.release("h", False)
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    guard.release("h", False)
+    await asyncio.sleep(0)
+    assert waiter.done()
+    guard.release("h", False)
+    guard.release("h", False)
+
+
+async def test_a_cancelled_waiter_gives_its_slot_on() -> None:
+    guard = EndpointGuard(max_per_host=1, failure_threshold=100, open_s=1)
+    await guard.acquire("h")
+    first = asyncio.ensure_future(guard.acquire("h"))
+    second = asyncio.ensure_future(guard.acquire("h"))
+    await asyncio.sleep(0)
+    guard.release("h", False)  # grants ``first`` ...
+    first.cancel()  # ... which is cancelled before it runs: ``second`` gets the slot
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert second.done()
+    assert first.cancelled()
+    guard.release("h", False)
+
+
+def test_gauge_labels_only_the_busiest_hosts() -> None:
+    guard = EndpointGuard(max_per_host=64, failure_threshold=100, open_s=1)
+    for n in range(5):
+        guard._host(f"h{n}").attempts = 100 - n  # set up the ranking
+    guard.record("h4", False, status=429)  # the least busy host is throttled
+    registry = CollectorRegistry()
+    collector = EndpointLimitCollector(top=3)
+    collector.follow(guard)
+    registry.register(collector)
+    value = registry.get_sample_value
+    assert value("callbacks_endpoint_concurrency_limit", {"host": "h0"}) == 64
+    assert value("callbacks_endpoint_concurrency_limit", {"host": "h3"}) is None
+    assert value("callbacks_endpoint_concurrency_limit", {"host": "other"}) == 32
