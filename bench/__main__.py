@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import importlib.util
+import os
 import sys
 import tempfile
 import time
@@ -47,7 +48,12 @@ def main() -> int:
     started = time.monotonic()
     figures: dict[str, float] = {}
     failed = False
-    present = [name for name in MODULES if importlib.util.find_spec(name) is not None]
+    only = os.environ.get("BENCH_ONLY")  # e.g. "dispatcher": one area, for quick iterations
+    present = [
+        name
+        for name in MODULES
+        if importlib.util.find_spec(name) is not None and (not only or name == f"bench.{only}")
+    ]
     with (
         tempfile.TemporaryDirectory(prefix="callbacks-bench-") as tmp,
         contextlib.ExitStack() as stack,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Awaitable
 from contextlib import AsyncExitStack
@@ -51,6 +52,19 @@ MAX_POLL_RECORDS = 1000
 RESUME_BELOW = 0.8  # resume fetching when in-flight drops under this share of the bound
 
 
+def _freeze_heap() -> None:
+    """Take what start-up loaded (the profile cache above all) out of the collector's view.
+
+    Measured: with 10,000 cached profiles (~200k objects) a full collection pauses the
+    event loop ~70 ms on an idle machine and 150-250 ms on a loaded one, which set the
+    p99 of event → callback latency. Objects alive now live for the process anyway;
+    ``gc.freeze`` moves them to the permanent generation, so later full collections only
+    walk what was allocated since. Collect first so no garbage is frozen with them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, dispatcher: Dispatcher) -> None:
         self._dispatcher = dispatcher
@@ -71,8 +85,10 @@ class Dispatcher:
         *,
         registry: CollectorRegistry | None = None,
         serve_ops: bool = False,
+        settle_heap: bool = False,
     ) -> None:
         self.settings = settings
+        self.settle_heap = settle_heap
         self.registry = registry or CollectorRegistry()
         self.metrics = DispatcherMetrics(self.registry)
         self.serve_ops = serve_ops
@@ -145,6 +161,8 @@ class Dispatcher:
                 metrics=self.metrics,
             )
             await cache.wait_ready()
+            if self.settle_heap:
+                _freeze_heap()
             consumer = make_consumer(
                 settings,
                 group_id=self._group,
