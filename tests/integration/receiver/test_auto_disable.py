@@ -111,3 +111,5 @@ async def test_a_success_resets_the_clock(
         " WHERE profile_id = $1 AND kind = 'failing_warning'",
         profile,
     ) == [T0 + timedelta(seconds=8)]
+    # Sent here, not left pending for another test's reporter to pick up.
+    assert await rig.notifier.send_pending() == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Coroutine
+from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
@@ -128,11 +129,13 @@ async def test_410_disables_the_profile_and_its_next_events_are_skipped(
                 await eventually(skipped, what="second event skipped")
                 assert len(sink.at("/gone")) == 1
 
-                async def mailed() -> bool:
-                    return bool(mailbox.messages)
+                def ours() -> list[EmailMessage]:
+                    return [m for m in mailbox.messages if "Gone endpoint" in str(m["Subject"])]
 
-                await eventually(mailed, what="disable email")
-                message = mailbox.messages[0]
+                async def mailed() -> list[EmailMessage]:
+                    return ours()
+
+                [message] = await eventually(mailed, what="disable email")
                 assert "endpoint returned 410 Gone" in str(message["Subject"])
                 assert RECIPIENT in str(message["To"])
 
@@ -149,6 +152,6 @@ async def test_410_disables_the_profile_and_its_next_events_are_skipped(
                 assert reply.body["enabled"] is True
                 assert reply.body["disabled_reason"] is None
                 assert reply.body["disabled_at"] is None
-            assert len(mailbox.messages) == 1  # once
+            assert len(ours()) == 1  # once
     finally:
         await runner.cleanup()
