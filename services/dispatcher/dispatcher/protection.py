@@ -7,7 +7,8 @@ callback. The cap adapts (``dispatcher.aimd``): it halves when the host answers 
 A host that is at its limit *and* not completing anything (its oldest request
 has been running for a while) takes no more waiters: further callbacks to it are handed
 to the retry path at once (``host_busy``), so the in-flight budget stays with the
-healthy hosts. A busy host that keeps answering keeps its queue, however long.
+healthy hosts; so does a host whose limit was cut, beyond a short queue. A busy host
+that keeps answering at full limit keeps its queue, however long.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ BreakerState = Literal["closed", "open", "half_open"]
 STALL_AFTER_S = 1.0
 # Waiters a stalled host may keep, in multiples of its concurrency limit.
 STALLED_WAITERS_FACTOR = 1
+# ... and a host whose limit was cut (it said 429/503 or timed out): its queue stays short,
+# so callbacks waiting for it cannot hold the in-flight budget the healthy hosts need.
+THROTTLED_WAITERS_FACTOR = 4
 ENDPOINT_CONCURRENCY_LIMIT = "callbacks_endpoint_concurrency_limit"
 # Hosts with their own label value in that gauge (the busiest); the rest are "other".
 LIMIT_GAUGE_TOP_HOSTS = 20
@@ -140,10 +144,10 @@ class EndpointGuard:
             raise Rejected("circuit_open")
         probe = state.breaker.state == "half_open"
         allowed = state.aimd.allowed
-        if (
-            not probe
-            and len(state.waiters) >= allowed * STALLED_WAITERS_FACTOR
-            and self._stalled(state, now)
+        queued = len(state.waiters)
+        if not probe and (
+            (queued >= allowed * STALLED_WAITERS_FACTOR and self._stalled(state, now))
+            or (allowed < self._max and queued >= allowed * THROTTLED_WAITERS_FACTOR)
         ):
             raise Rejected("host_busy")
         if state.active >= allowed or state.waiters:
