@@ -34,7 +34,7 @@ from callbacks.retry import due_in_s
 from callbacks.secretbox import SecretBox
 from callbacks.sender import Sender
 from callbacks.settings import Settings
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from dispatcher.deliver import Deliverer
 from dispatcher.jobs import Job, SourcePosition, job_from_record
@@ -104,7 +104,7 @@ class Dispatcher:
         self._flow_paused = False
         self._room = asyncio.Event()
         self._stopping = False
-        self._consumed: dict[str, object] = {}
+        self._consumed: dict[str, Counter] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._deliverer: Deliverer | None = None
@@ -225,6 +225,9 @@ class Dispatcher:
                     records = self._due_prefix(consumer, tp, fetched, delay, now_ms)
                 for record in records:
                     self._start(tp, record)
+                if records:
+                    self._consumed_counter(tp.topic).inc(len(records))
+            self.metrics.in_flight.set(self._tracker.in_flight)  # per batch, not per record
             if time.monotonic() - last_commit >= interval:
                 last_commit = time.monotonic()
                 await self._commit(consumer)
@@ -274,14 +277,16 @@ class Dispatcher:
         if not self._flow_paused and not self._stopping and tp in consumer.assignment():
             consumer.resume(tp)
 
+    def _consumed_counter(self, topic: str) -> Counter:
+        counter = self._consumed.get(topic)
+        if counter is None:
+            counter = self.metrics.consumed.labels(topic=topic.removeprefix(self._prefix))
+            self._consumed[topic] = counter
+        return counter
+
     def _start(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         assert self._deliverer is not None
         part = self._tracker.start(tp, record.offset)
-        counter = self._consumed.get(tp.topic)
-        if counter is None:
-            counter = self.metrics.consumed.labels(topic=tp.topic.removeprefix(self._prefix))
-            self._consumed[tp.topic] = counter
-        counter.inc()  # type: ignore[attr-defined]
         work: Awaitable[list[Awaitable[Any]]]
         if tp.topic == self._redeliver_topic:
             work = self._redeliver(record)
@@ -335,7 +340,6 @@ class Dispatcher:
 
     def _finish(self, part: PartitionProgress, offset: int) -> None:
         self._tracker.finish(part, offset)
-        self.metrics.in_flight.set(self._tracker.in_flight)
         limit = self.settings.max_in_flight * RESUME_BELOW
         if self._flow_paused and self._tracker.in_flight < limit:
             self._room.set()
