@@ -121,3 +121,13 @@ def test_gauge_labels_only_the_busiest_hosts() -> None:
     assert value("callbacks_endpoint_concurrency_limit", {"host": "h0"}) == 64
     assert value("callbacks_endpoint_concurrency_limit", {"host": "h3"}) is None
     assert value("callbacks_endpoint_concurrency_limit", {"host": "other"}) == 32
+
+
+def test_a_throttled_host_keeps_a_bounded_queue_and_says_how_long_its_backlog_takes() -> None:
+    aimd = Aimd(64, limit=4.0)
+    assert aimd.throttled
+    assert aimd.queue_bound() == 16  # no latency known yet: 4 per slot
+    aimd.usual_latency_s = 0.02
+    assert aimd.queue_bound() == 400  # about 2 s of work at 4 x 50/s
+    assert aimd.drain_s(400) == pytest.approx(2.0)
+    assert not Aimd(64).throttled

@@ -24,6 +24,12 @@ SLOW_FACTOR = 2.0
 FAST_FLOOR_S = 0.05
 EWMA_WEIGHT = 0.1  # of a new 2xx latency in the usual-latency average
 OVERLOAD_STATUSES = frozenset({429, 503})
+# Callbacks that may queue for a host whose limit was cut: about QUEUE_S of its work at
+# its current pace, at least QUEUE_MIN_PER_SLOT per slot, never more than QUEUE_MAX (the
+# other half of the default in-flight budget, 1000, stays with the healthy hosts).
+QUEUE_S = 2.0
+QUEUE_MIN_PER_SLOT = 4
+QUEUE_MAX = 500
 
 
 @dataclass
@@ -42,6 +48,21 @@ class Aimd:
     @property
     def allowed(self) -> int:
         return max(1, min(self.ceiling, int(self.limit)))
+
+    @property
+    def throttled(self) -> bool:
+        return self.allowed < self.ceiling
+
+    def queue_bound(self) -> int:
+        """How many callbacks may wait for this host while it is throttled."""
+        per_slot = QUEUE_MIN_PER_SLOT
+        if self.usual_latency_s:
+            per_slot = max(per_slot, int(QUEUE_S / self.usual_latency_s))
+        return min(QUEUE_MAX, self.allowed * per_slot)
+
+    def drain_s(self, backlog: int) -> float:
+        """About how long ``backlog`` callbacks take at the current limit and latency."""
+        return backlog * (self.usual_latency_s or FAST_FLOOR_S) / self.allowed
 
     def is_fast(self, latency_s: float) -> bool:
         usual = self.usual_latency_s

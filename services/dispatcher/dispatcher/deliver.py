@@ -167,13 +167,15 @@ class Deliverer:
         try:
             probe = await self._guard.acquire(host)
         except Rejected as exc:
-            return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason)
+            return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
         try:
             result = await self._sender.send(request)
         finally:
             self._guard.release(host, probe)
         if result.error_kind not in _NOT_HOST_KINDS:
-            alive = result.status is not None and result.status < 500 and result.status != 429
+            # A 429 comes from a live host asking us to slow down: the adaptive limit
+            # and Retry-After handle it; opening the breaker would stop it for a while.
+            alive = result.status is not None and result.status < 500
             self._guard.record(
                 host,
                 alive,
@@ -232,11 +234,16 @@ class Deliverer:
             )
             if result.error_kind == "host_busy":
                 # Not an attempt: the endpoint was never called. Park the callback on the
-                # shortest retry topic with the same attempt number; no outcome record.
+                # shortest retry topic whose delay covers the host's backlog (so it comes
+                # back once, not round and round), same attempt number, no outcome record.
                 self._metrics.deferred.inc()
                 log.debug("callback_deferred", **bound, reason="host_busy")
+                wait_s = result.retry_after_s or 0.0
+                delay = next((d for d in sorted(self._schedule) if d >= wait_s), None)
                 return [
-                    await self._retry(job, profile.id, delivery_id, self._schedule[0], job.attempt)
+                    await self._retry(
+                        job, profile.id, delivery_id, delay or max(self._schedule), job.attempt
+                    )
                 ]
             final_reason: str | None = decision.final_reason
             if result.error_kind in _FINAL_KINDS or result.error_kind in (

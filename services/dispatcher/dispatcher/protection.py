@@ -7,7 +7,8 @@ callback. The cap adapts (``dispatcher.aimd``): it halves when the host answers 
 A host that is at its limit *and* not completing anything (its oldest request
 has been running for a while) takes no more waiters: further callbacks to it are handed
 to the retry path at once (``host_busy``), so the in-flight budget stays with the
-healthy hosts; so does a host whose limit was cut, beyond a short queue. A busy host
+healthy hosts; so does a host whose limit was cut, beyond a bounded queue
+(``Aimd.queue_bound``: about a second of its work). A busy host
 that keeps answering at full limit keeps its queue, however long.
 """
 
@@ -32,9 +33,6 @@ BreakerState = Literal["closed", "open", "half_open"]
 STALL_AFTER_S = 1.0
 # Waiters a stalled host may keep, in multiples of its concurrency limit.
 STALLED_WAITERS_FACTOR = 1
-# ... and a host whose limit was cut (it said 429/503 or timed out): its queue stays short,
-# so callbacks waiting for it cannot hold the in-flight budget the healthy hosts need.
-THROTTLED_WAITERS_FACTOR = 4
 ENDPOINT_CONCURRENCY_LIMIT = "callbacks_endpoint_concurrency_limit"
 # Hosts with their own label value in that gauge (the busiest); the rest are "other".
 LIMIT_GAUGE_TOP_HOSTS = 20
@@ -43,9 +41,10 @@ LIMIT_GAUGE_TOP_HOSTS = 20
 class Rejected(Exception):
     """The attempt was not started; ``reason`` is ``circuit_open`` or ``host_busy``."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, wait_s: float = 0.0) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.wait_s = wait_s  # host_busy: about how long the host's backlog will take
 
 
 @dataclass
@@ -147,9 +146,9 @@ class EndpointGuard:
         queued = len(state.waiters)
         if not probe and (
             (queued >= allowed * STALLED_WAITERS_FACTOR and self._stalled(state, now))
-            or (allowed < self._max and queued >= allowed * THROTTLED_WAITERS_FACTOR)
+            or (state.aimd.throttled and queued >= state.aimd.queue_bound())
         ):
-            raise Rejected("host_busy")
+            raise Rejected("host_busy", state.aimd.drain_s(queued + state.active))
         if state.active >= allowed or state.waiters:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             state.waiters.append(waiter)
