@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from callbacks import catalog
 from callbacks.models.events import Event, event_variables
 from callbacks.models.profiles import ProfileRecord
-from callbacks.request import DeliveryRequest, build_request
+from callbacks.request import DeliveryRequest, build_attempt_request
 from yarl import URL
 
 _DELIVERY_NS = uuid.UUID("6f1c2a4e-3b7d-5e8f-9a0b-1c2d3e4f5a6b").bytes
@@ -73,13 +72,8 @@ def render(
     auth_header: str | None,
 ) -> DeliveryRequest:
     """The request of one attempt; the API's test call renders through the same builder."""
-    return build_request(
-        profile,
-        variables,
-        delivery_id=delivery_id,
-        timestamp=timestamp,
-        signing_secrets=profile.active_signing_secrets(datetime.fromtimestamp(timestamp, UTC)),
-        auth_header=auth_header,
+    return build_attempt_request(
+        profile, variables, delivery_id=delivery_id, timestamp=timestamp, auth_header=auth_header
     )
 
 
