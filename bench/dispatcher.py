@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from callbacks.models.profiles import ProfileRecord, SigningSecret, seal_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
 from callbacks.signing import generate_secret
+from callbacks.simulator.events import Gateway
 
 from bench.context import Context
 
@@ -61,25 +63,16 @@ def _profile(profile_id: str, url: str) -> ProfileRecord:
     )
 
 
+_GATEWAY_RNG = random.Random(7)
+
+
 def _event(profile_id: str, sent: str) -> tuple[bytes, bytes]:
-    message_id = uuid.uuid4().hex
-    event = {
-        "event_id": uuid.uuid4().hex,
-        "event": "sms.send",
-        "account_id": ACCOUNT,
-        "callback_profile_id": profile_id,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "ref": sent,
-        "data": {
-            "message_id": message_id,
-            "to": "+919876543210",
-            "sender": "KLRHXA",
-            "status": "delivered",
-            "dlr_status": "DELIVRD",
-            "status_code": "000",
-        },
-    }
-    return orjson.dumps(event), message_id.encode()
+    """A realistic SMS delivery receipt from the simulator's builders; ``ref`` carries the
+    produce time the sink turns into latency."""
+    gateway = Gateway(_GATEWAY_RNG, account_id=ACCOUNT, profiles={"*": profile_id})
+    built = gateway.event("sms.send")
+    key, value = built._replace(value={**built.value, "ref": sent}).encode()
+    return value, key
 
 
 async def _publish_profiles(settings: Settings, profiles: list[ProfileRecord]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from callbacks.models.profiles import ProfileRecord, SigningSecret, seal_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
 from callbacks.signing import generate_secret
+from callbacks.simulator.events import Gateway
 from dispatcher import Dispatcher
 
 from tests.integration.dispatcher.sink import Sink
@@ -54,26 +56,25 @@ def make_profile(url: str, **overrides: Any) -> ProfileRecord:
     return ProfileRecord.model_validate(fields)
 
 
+# Events come from the gateway simulator's builders (issue 8): one source of realistic
+# envelopes for the demo, the benchmark and these tests.
+_GATEWAY_RNG = random.Random(20261125)
+
+
+# These tests reason about which variables an event carries, so they keep the fields
+# below (the builders' values) and leave every other optional field absent.
+_SMS_FIELDS = ("message_id", "to", "sender", "status", "dlr_status", "status_code")
+
+
 def sms_event(profile: ProfileRecord | str, **overrides: Any) -> dict[str, Any]:
+    """A ``sms.send`` delivery receipt for ``profile``; ``data=`` updates its data, any
+    other keyword replaces an envelope field."""
     profile_id = profile if isinstance(profile, str) else profile.id
-    data = {
-        "message_id": f"m-{uuid.uuid4().hex[:12]}",
-        "to": "+919876543210",
-        "sender": "KLRHXA",
-        "status": "delivered",
-        "dlr_status": "DELIVRD",
-        "status_code": "000",
-    }
+    gateway = Gateway(_GATEWAY_RNG, account_id=ACCOUNT, profiles={"*": profile_id})
+    built = gateway.event("sms.send")
+    data = {name: built.data[name] for name in _SMS_FIELDS}
     data.update(overrides.pop("data", {}))
-    event: dict[str, Any] = {
-        "event_id": uuid.uuid4().hex,
-        "event": "sms.send",
-        "account_id": ACCOUNT,
-        "callback_profile_id": profile_id,
-        "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "ref": "order_123",
-        "data": data,
-    }
+    event: dict[str, Any] = {**built.value, "ref": "order_123", "data": data}
     event.update(overrides)
     return event
 
