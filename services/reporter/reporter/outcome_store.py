@@ -85,14 +85,30 @@ upserted AS (
                              THEN EXCLUDED.source_offset ELSE d.source_offset END
     RETURNING 1
 ),
+-- A callback counts once, by its latest final state: a redelivery of a callback that
+-- had failed finally moves its count rather than adding a second one. ``prior`` reads
+-- the statement's snapshot, i.e. the deliveries rows before this batch's upsert.
+prior AS (
+    SELECT d.delivery_id, d.account_id, d.profile_id, d.status, d.final, d.attempt,
+           d.last_attempted_at
+    FROM deliveries d JOIN latest l USING (delivery_id)
+),
+changes AS (
+    SELECT l.account_id, l.profile_id, l.attempted_at AS at, l.status, 1 AS delta
+    FROM latest l LEFT JOIN prior p USING (delivery_id)
+    WHERE l.final AND (p.delivery_id IS NULL OR l.attempt >= p.attempt)
+    UNION ALL
+    SELECT p.account_id, p.profile_id, p.last_attempted_at, p.status, -1
+    FROM prior p JOIN latest l USING (delivery_id)
+    WHERE p.final AND l.attempt >= p.attempt
+),
 counted AS (
     INSERT INTO delivery_counters AS c (account_id, profile_id, bucket, delivered, failed)
     SELECT account_id, profile_id,
-           date_bin('15 minutes', attempted_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-           count(*) FILTER (WHERE status = 'delivered'),
-           count(*) FILTER (WHERE status = 'failed')
-    FROM fresh
-    WHERE final
+           date_bin('15 minutes', at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+           coalesce(sum(delta) FILTER (WHERE status = 'delivered'), 0),
+           coalesce(sum(delta) FILTER (WHERE status = 'failed'), 0)
+    FROM changes
     GROUP BY 1, 2, 3
     ORDER BY 1, 3, 2
     ON CONFLICT (account_id, bucket, profile_id) DO UPDATE SET

@@ -190,3 +190,30 @@ async def test_duplicates_inside_one_batch_count_once(
     )
     assert row is not None
     assert row["d"] == 1
+
+
+async def test_a_redelivered_callback_moves_its_count_instead_of_adding_one(
+    pool: asyncpg.Pool, account: uuid.UUID
+) -> None:
+    """Failed finally, then redelivered from the delivery log: one callback, delivered."""
+    profile = await create_profile(pool, account, "P")
+    failed = make_outcome(
+        account, profile, delivery_id="d-again", attempt=3, status="failed", attempted_at=T0
+    )
+    await write_batch(pool, [failed])
+    redelivered = make_outcome(
+        account,
+        profile,
+        delivery_id="d-again",
+        attempt=4,
+        status="delivered",
+        attempted_at=T0 + timedelta(days=1),
+    )
+    await write_batch(pool, [redelivered])
+    await write_batch(pool, [failed, redelivered])  # a replay changes nothing
+    row = await pool.fetchrow(
+        "SELECT sum(delivered) AS d, sum(failed) AS f FROM delivery_counters WHERE account_id = $1",
+        account,
+    )
+    assert row is not None
+    assert (row["d"], row["f"]) == (1, 0)
