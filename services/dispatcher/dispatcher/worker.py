@@ -30,7 +30,6 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from callbacks.health import start_ops_server
 from callbacks.kafka import make_consumer, make_producer
 from callbacks.logging import get_logger
-from callbacks.retry import due_in_s
 from callbacks.secretbox import SecretBox
 from callbacks.sender import Sender
 from callbacks.settings import Settings
@@ -40,6 +39,7 @@ from dispatcher.deliver import Deliverer
 from dispatcher.jobs import Job, SourcePosition, job_from_record
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache
+from dispatcher.pacing import Pacing
 from dispatcher.profiles import ProfileCache
 from dispatcher.progress import OffsetTracker, PartitionProgress
 from dispatcher.protection import EndpointGuard
@@ -100,8 +100,7 @@ class Dispatcher:
         self._group = f"{topics.prefix}callbacks-dispatcher"
         self._tracker = OffsetTracker()
         self._tasks: set[asyncio.Future[list[Awaitable[Any]]]] = set()
-        self._retry_paused: dict[TopicPartition, asyncio.TimerHandle] = {}
-        self._flow_paused = False
+        self._pacing = Pacing(lambda: self._stopping)
         self._room = asyncio.Event()
         self._stopping = False
         self._consumed: dict[str, Counter] = {}
@@ -205,11 +204,11 @@ class Dispatcher:
         limit = self.settings.max_in_flight
         while not self._stopping:
             if self._tracker.in_flight >= limit:
-                self._pause_flow(consumer)
-            elif self._flow_paused and self._tracker.in_flight < limit * RESUME_BELOW:
-                self._resume_flow(consumer)
+                self._pacing.pause_all(consumer)
+            elif self._pacing.flow_paused and self._tracker.in_flight < limit * RESUME_BELOW:
+                self._pacing.resume_all(consumer)
             batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
-            if self._flow_paused:
+            if self._pacing.flow_paused:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), interval)
@@ -222,7 +221,7 @@ class Dispatcher:
                 delay = self._retry_delay.get(tp.topic)
                 records = fetched
                 if delay is not None:
-                    records = self._due_prefix(consumer, tp, fetched, delay, now_ms)
+                    records = self._pacing.due_prefix(consumer, tp, fetched, delay, now_ms)
                 for record in records:
                     self._start(tp, record)
                 if records:
@@ -240,42 +239,6 @@ class Dispatcher:
             ):
                 log.info("dispatcher_idle")
                 return
-
-    def _pause_flow(self, consumer: AIOKafkaConsumer) -> None:
-        if not self._flow_paused:
-            self._flow_paused = True
-            consumer.pause(*consumer.assignment())
-
-    def _resume_flow(self, consumer: AIOKafkaConsumer) -> None:
-        self._flow_paused = False
-        consumer.resume(*(tp for tp in consumer.assignment() if tp not in self._retry_paused))
-
-    def _due_prefix(
-        self,
-        consumer: AIOKafkaConsumer,
-        tp: TopicPartition,
-        records: list[ConsumerRecord[bytes, bytes]],
-        delay_s: float,
-        now_ms: int,
-    ) -> list[ConsumerRecord[bytes, bytes]]:
-        """The records that are due; at the first one that is not, wait for it."""
-        for index, record in enumerate(records):
-            wait_s = due_in_s(record.timestamp, delay_s, now_ms)
-            if wait_s > 0:
-                consumer.seek(tp, record.offset)
-                consumer.pause(tp)
-                loop = asyncio.get_running_loop()
-                previous = self._retry_paused.pop(tp, None)
-                if previous is not None:
-                    previous.cancel()
-                self._retry_paused[tp] = loop.call_later(wait_s, self._retry_due, consumer, tp)
-                return records[:index]
-        return records
-
-    def _retry_due(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
-        self._retry_paused.pop(tp, None)
-        if not self._flow_paused and not self._stopping and tp in consumer.assignment():
-            consumer.resume(tp)
 
     def _consumed_counter(self, topic: str) -> Counter:
         counter = self._consumed.get(topic)
@@ -341,7 +304,7 @@ class Dispatcher:
     def _finish(self, part: PartitionProgress, offset: int) -> None:
         self._tracker.finish(part, offset)
         limit = self.settings.max_in_flight * RESUME_BELOW
-        if self._flow_paused and self._tracker.in_flight < limit:
+        if self._pacing.flow_paused and self._tracker.in_flight < limit:
             self._room.set()
 
     async def _redeliver(self, record: ConsumerRecord[bytes, bytes]) -> list[Awaitable[Any]]:
@@ -392,16 +355,13 @@ class Dispatcher:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         if self._consumer is not None:
             await self._commit(self._consumer, revoked)
-        for tp in revoked:
-            handle = self._retry_paused.pop(tp, None)
-            if handle is not None:
-                handle.cancel()
+        self._pacing.forget(revoked)
         self._tracker.forget(revoked)
         self.metrics.in_flight.set(self._tracker.in_flight)
 
     async def _idle(self, consumer: AIOKafkaConsumer) -> bool:
         assigned = consumer.assignment()
-        if not assigned or self._retry_paused:
+        if not assigned or self._pacing.waiting:
             return False
         ends = await consumer.end_offsets(list(assigned))
         for tp in assigned:
@@ -414,9 +374,7 @@ class Dispatcher:
         """Stop fetching, give in-flight work a bounded grace, cancel the rest, commit."""
         with contextlib.suppress(KafkaError):
             consumer.pause(*consumer.assignment())
-        for handle in self._retry_paused.values():
-            handle.cancel()
-        self._retry_paused.clear()
+        self._pacing.cancel_all()
         if self._tasks:
             log.info("dispatcher_draining", in_flight=len(self._tasks))
             _, pending = await asyncio.wait(
