@@ -1,34 +1,38 @@
 """The one HTTP client that reaches customer endpoints (dispatcher and API test calls).
 
 Why a module of its own: the SSRF guard only holds if every outgoing call goes through
-the same checks. The connector gets *our* resolver, which drops every address that
-``ssrf.forbidden_reason`` refuses, so the socket is opened only to an address that was
-checked (a DNS answer that changes between check and connect cannot slip through);
-IP-literal URLs bypass resolvers in aiohttp, so they are checked here before the call.
-Redirects are never followed. Connections are pooled and kept alive.
+the same checks. Host names are resolved here, every address that
+``ssrf.forbidden_reason`` refuses is dropped, and the socket is opened only to an
+address that was checked (a DNS answer that changes between check and connect cannot
+slip through); IP-literal URLs are checked the same way. Redirects are never followed.
+Connections are pooled and kept alive (``callbacks.http1``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import socket
+import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote_plus
+from functools import lru_cache
+from urllib.parse import quote_plus, urlencode, urlsplit
 
-import aiohttp
 import orjson
-from aiohttp.abc import AbstractResolver, ResolveResult
-from yarl import URL
 
+from callbacks.http1 import Origin, Pool, ProtocolError, serialize
 from callbacks.request import DeliveryRequest
 from callbacks.retry import parse_retry_after
 from callbacks.ssrf import forbidden_reason
 
 MAX_RESPONSE_BODY = 64 * 1024
 DEFAULT_TOKEN_LIFETIME_S = 300.0
+DNS_TTL_S = 30.0
+
+Resolve = Callable[[str, int], Awaitable[list[str]]]
 
 
 class ForbiddenTarget(OSError):
@@ -40,35 +44,44 @@ class ForbiddenTarget(OSError):
         self.reason = reason
 
 
-class GuardedResolver(AbstractResolver):
-    """Wraps the default resolver and keeps only addresses the SSRF rules allow."""
+async def system_resolve(host: str, port: int) -> list[str]:
+    """The host's addresses from the system resolver, in its order, without repeats."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
-    def __init__(
-        self, *, allow_private_targets: bool, inner: AbstractResolver | None = None
-    ) -> None:
+
+class GuardedResolver:
+    """Resolves a host (cached for ``DNS_TTL_S``) and keeps only the addresses the SSRF
+    rules allow; raises ``ForbiddenTarget`` when none is left."""
+
+    def __init__(self, *, allow_private_targets: bool, inner: Resolve | None = None) -> None:
         self._allow_private = allow_private_targets
-        self._inner: AbstractResolver = inner or aiohttp.DefaultResolver()
+        self._inner = inner or system_resolve
+        self._cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
+    async def resolve(self, host: str, port: int) -> list[str]:
+        now = time.monotonic()
+        cached = self._cache.get((host, port))
+        if cached is not None and cached[0] > now:
+            addresses = cached[1]
+        else:
+            addresses = await self._inner(host, port)
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[(host, port)] = (now + DNS_TTL_S, addresses)
         if self._allow_private:
-            return results
-        allowed: list[ResolveResult] = []
+            return addresses
+        allowed: list[str] = []
         reason = "no address"
-        for result in results:
-            why = forbidden_reason(ipaddress.ip_address(result["host"]))
+        for address in addresses:
+            why = forbidden_reason(ipaddress.ip_address(address.split("%", 1)[0]))
             if why is None:
-                allowed.append(result)
+                allowed.append(address)
             else:
                 reason = why
         if not allowed:
             raise ForbiddenTarget(host, reason)
         return allowed
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 @dataclass(frozen=True)
@@ -92,27 +105,45 @@ class AttemptResult:
         return self.error is None
 
 
-def literal_ip_refusal(url: URL, allow_private_targets: bool) -> str | None:
-    """Why an IP-literal URL host is refused (aiohttp does not resolve literals)."""
-    if allow_private_targets or url.host is None:
-        return None
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        address = ipaddress.ip_address(url.host)
+        return ipaddress.ip_address(host)
     except ValueError:
         return None
-    return forbidden_reason(address)
 
 
-def _forbidden_in(exc: BaseException) -> ForbiddenTarget | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ForbiddenTarget):
-            return seen
-        os_error = getattr(seen, "os_error", None)
-        if isinstance(os_error, ForbiddenTarget):
-            return os_error
-        seen = seen.__cause__ or seen.__context__
-    return None
+def literal_ip_refusal(url: str, allow_private_targets: bool) -> str | None:
+    """Why an IP-literal URL host is refused (names are checked by the resolver)."""
+    if allow_private_targets:
+        return None
+    address = _ip_literal(urlsplit(url).hostname or "")
+    return None if address is None else forbidden_reason(address)
+
+
+@lru_cache(maxsize=4096)
+def _origin(scheme: str, netloc: str) -> tuple[Origin, bool]:
+    """The origin of ``scheme://netloc`` and whether its host is an IP literal."""
+    parts = urlsplit(f"{scheme}://{netloc}")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"unsupported scheme {scheme!r}")
+    host = parts.hostname
+    if not host:
+        raise ValueError("no host")
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    port = parts.port or (443 if scheme == "https" else 80)
+    return Origin(scheme, host, port), _ip_literal(host) is not None
+
+
+def split_url(url: str) -> tuple[Origin, str, bool]:
+    """Origin, request target (path and query) and whether the host is an IP literal."""
+    parts = urlsplit(url)
+    origin, literal = _origin(parts.scheme, parts.netloc)
+    target = parts.path or "/"
+    if parts.query:
+        target = f"{target}?{parts.query}"
+    return origin, target, literal
 
 
 class Sender:
@@ -124,37 +155,26 @@ class Sender:
         allow_private_targets: bool,
         timeout_s: float,
         max_body_bytes: int = MAX_RESPONSE_BODY,
-        resolver: AbstractResolver | None = None,
+        resolver: GuardedResolver | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.allow_private_targets = allow_private_targets
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        connector = aiohttp.TCPConnector(
-            resolver=resolver or GuardedResolver(allow_private_targets=allow_private_targets),
-            limit=0,  # per-host caps are the dispatcher's job (endpoint protection)
-            ttl_dns_cache=30,
-            enable_cleanup_closed=True,
-        )
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        )
+        self._resolver = resolver or GuardedResolver(allow_private_targets=allow_private_targets)
+        self._pool = Pool(max_body=max_body_bytes, tls=tls)
 
     async def close(self) -> None:
-        await self.session.close()
+        self._pool.close()
 
     async def send(
         self, request: DeliveryRequest, *, timeout_s: float | None = None
     ) -> AttemptResult:
-        url = URL(request.url, encoded=True)
         return await self._call(
             request.method,
-            url,
+            request.url,
             headers=list(request.headers),
-            data=request.body,
+            body=request.body,
             timeout_s=timeout_s,
         )
 
@@ -167,18 +187,22 @@ class Sender:
         timeout_s: float | None = None,
     ) -> AttemptResult:
         """A form POST through the same guard (OAuth2 token requests)."""
-        headers = [("Accept", "application/json")]
+        headers = [
+            ("Accept", "application/json"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ]
         if authorization is not None:
             headers.append(("Authorization", authorization))
-        return await self._call("POST", URL(url), headers=headers, data=form, timeout_s=timeout_s)
+        body = urlencode(form).encode()
+        return await self._call("POST", url, headers=headers, body=body, timeout_s=timeout_s)
 
     async def _call(
         self,
         method: str,
-        url: URL,
+        url: str,
         *,
         headers: list[tuple[str, str]],
-        data: Any,
+        body: bytes | None,
         timeout_s: float | None = None,
     ) -> AttemptResult:
         started = time.perf_counter()
@@ -186,47 +210,48 @@ class Sender:
         def elapsed() -> float:
             return (time.perf_counter() - started) * 1000.0
 
-        refusal = literal_ip_refusal(url, self.allow_private_targets)
-        if refusal is not None:
-            return AttemptResult(
-                None, (), b"", 0.0, f"target {url.host} refused: {refusal}", "forbidden_target"
-            )
-        timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
         try:
-            async with self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=data,
-                allow_redirects=False,
-                timeout=timeout,
-            ) as response:
-                body = await response.content.read(self.max_body_bytes)
-                status = response.status
-                out_headers = tuple(response.headers.items())
-                latency = elapsed()
-                if 200 <= status < 300:
-                    return AttemptResult(status, out_headers, body, latency, None, None, None)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if 300 <= status < 400:
-                    location = response.headers.get("Location", "")
-                    error = f"HTTP {status} redirect to {location} (not followed)"
-                    kind = "redirect"
-                else:
-                    error, kind = f"HTTP {status}", "http_status"
-                return AttemptResult(status, out_headers, body, latency, error, kind, retry_after)
+            origin, target, literal = split_url(url)
+        except (ValueError, UnicodeError) as exc:
+            return AttemptResult(None, (), b"", 0.0, f"invalid url: {exc}", "invalid_request")
+        connect_to: Callable[[], Awaitable[list[str]]] | None = None
+        if literal:
+            refusal = literal_ip_refusal(url, self.allow_private_targets)
+            if refusal is not None:
+                error = f"target {origin.host} refused: {refusal}"
+                return AttemptResult(None, (), b"", 0.0, error, "forbidden_target")
+        else:
+
+            def connect_to() -> Awaitable[list[str]]:
+                return self._resolver.resolve(origin.host, origin.port)
+
+        payload = serialize(method, origin, target, headers, body)
+        try:
+            async with asyncio.timeout(self.timeout_s if timeout_s is None else timeout_s):
+                response = await self._pool.request(origin, payload, connect_to=connect_to)
         except TimeoutError:
             return AttemptResult(None, (), b"", elapsed(), "timeout", "timeout")
-        except aiohttp.InvalidURL as exc:
-            return AttemptResult(None, (), b"", elapsed(), f"invalid url: {exc}", "invalid_request")
-        except (aiohttp.ClientError, OSError) as exc:
-            forbidden = _forbidden_in(exc)
-            if forbidden is not None:
-                return AttemptResult(None, (), b"", elapsed(), str(forbidden), "forbidden_target")
+        except ForbiddenTarget as exc:
+            return AttemptResult(None, (), b"", elapsed(), str(exc), "forbidden_target")
+        except (OSError, ProtocolError) as exc:
             text = str(exc) or type(exc).__name__
             return AttemptResult(
                 None, (), b"", elapsed(), f"connection error: {text}", "connection"
             )
+        latency = elapsed()
+        status = response.status
+        if 200 <= status < 300:
+            return AttemptResult(status, response.headers, response.body, latency, None)
+        retry_after = parse_retry_after(response.header("Retry-After"))
+        if 300 <= status < 400:
+            location = response.header("Location") or ""
+            error = f"HTTP {status} redirect to {location} (not followed)"
+            kind = "redirect"
+        else:
+            error, kind = f"HTTP {status}", "http_status"
+        return AttemptResult(
+            status, response.headers, response.body, latency, error, kind, retry_after
+        )
 
 
 class TokenError(Exception):

@@ -1,38 +1,29 @@
-"""The SSRF guard of callbacks.sender: our resolver and IP-literal checks."""
+"""The SSRF guard of callbacks.sender: our resolver, IP-literal checks and URL splitting."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
-from callbacks.sender import ForbiddenTarget, GuardedResolver, literal_ip_refusal
-from yarl import URL
+from callbacks.sender import ForbiddenTarget, GuardedResolver, literal_ip_refusal, split_url
 
 
-class FakeResolver(AbstractResolver):
+class fake:  # noqa: N801 - used like a function: fake([...]) is a resolver
+    """A resolver answering ``addresses`` for any host, remembering what it was asked."""
+
     def __init__(self, addresses: list[str]) -> None:
         self.addresses = addresses
+        self.calls: list[str] = []
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(hostname=host, host=a, port=port, family=family, proto=0, flags=0)
-            for a in self.addresses
-        ]
-
-    async def close(self) -> None:
-        return None
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.calls.append(host)
+        return self.addresses
 
 
 async def test_resolver_keeps_only_public_addresses() -> None:
     resolver = GuardedResolver(
         allow_private_targets=False,
-        inner=FakeResolver(["10.0.0.7", "93.184.216.34", "169.254.169.254"]),
+        inner=fake(["10.0.0.7", "93.184.216.34", "169.254.169.254"]),
     )
-    got = await resolver.resolve("rebind.example", 443)
-    assert [r["host"] for r in got] == ["93.184.216.34"]
+    assert await resolver.resolve("rebind.example", 443) == ["93.184.216.34"]
 
 
 @pytest.mark.parametrize(
@@ -43,28 +34,35 @@ async def test_resolver_keeps_only_public_addresses() -> None:
         ["169.254.169.254"],
         ["::1"],
         ["fd00::1"],
+        ["fe80::1%eth0"],
         ["::ffff:127.0.0.1"],
         [],
     ],
 )
 async def test_resolver_refuses_when_nothing_public_is_left(addresses: list[str]) -> None:
-    resolver = GuardedResolver(allow_private_targets=False, inner=FakeResolver(addresses))
+    resolver = GuardedResolver(allow_private_targets=False, inner=fake(addresses))
     with pytest.raises(ForbiddenTarget):
         await resolver.resolve("internal.example", 80)
 
 
 async def test_resolver_allows_everything_when_configured() -> None:
-    resolver = GuardedResolver(allow_private_targets=True, inner=FakeResolver(["127.0.0.1"]))
-    assert [r["host"] for r in await resolver.resolve("localhost", 80)] == ["127.0.0.1"]
+    resolver = GuardedResolver(allow_private_targets=True, inner=fake(["127.0.0.1"]))
+    assert await resolver.resolve("localhost", 80) == ["127.0.0.1"]
+
+
+async def test_resolver_caches_answers_but_checks_them_every_time() -> None:
+    inner = fake(["127.0.0.1"])
+    resolver = GuardedResolver(allow_private_targets=False, inner=inner)
+    for _ in range(3):
+        with pytest.raises(ForbiddenTarget):
+            await resolver.resolve("cached.example", 80)
+    assert inner.calls == ["cached.example"]
 
 
 async def test_real_localhost_is_refused() -> None:
     resolver = GuardedResolver(allow_private_targets=False)
-    try:
-        with pytest.raises(ForbiddenTarget):
-            await resolver.resolve("localhost", 80)
-    finally:
-        await resolver.close()
+    with pytest.raises(ForbiddenTarget):
+        await resolver.resolve("localhost", 80)
 
 
 @pytest.mark.parametrize(
@@ -79,5 +77,26 @@ async def test_real_localhost_is_refused() -> None:
     ],
 )
 def test_ip_literals(url: str, refused: bool) -> None:
-    assert (literal_ip_refusal(URL(url), False) is not None) is refused
-    assert literal_ip_refusal(URL(url), True) is None
+    assert (literal_ip_refusal(url, False) is not None) is refused
+    assert literal_ip_refusal(url, True) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "host_header", "target", "literal"),
+    [
+        ("http://example.com", "example.com", "/", False),
+        ("https://Example.COM:443/a/b?x=1&y=%20", "example.com", "/a/b?x=1&y=%20", False),
+        ("http://user:pw@example.com:8080/h#frag", "example.com:8080", "/h", False),
+        ("http://[::1]:9000/v6", "[::1]:9000", "/v6", True),
+        ("https://bücher.example/", "xn--bcher-kva.example", "/", False),
+    ],
+)
+def test_split_url(url: str, host_header: str, target: str, literal: bool) -> None:
+    origin, got_target, got_literal = split_url(url)
+    assert (origin.host_header, got_target, got_literal) == (host_header, target, literal)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "http:///nohost", "http://h:99999/"])
+def test_split_url_refuses(url: str) -> None:
+    with pytest.raises(ValueError, match=r"(?i)scheme|host|port"):
+        split_url(url)
