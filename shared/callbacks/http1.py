@@ -179,6 +179,10 @@ class _Connection(asyncio.Protocol):
             return
         waiter.set_result(Response(self._parser.get_status_code(), tuple(self._headers), body))
 
+    def time_out(self) -> None:
+        self._fail(TimeoutError())
+        self.close()
+
     def _fail(self, exc: Exception) -> None:
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
@@ -279,32 +283,48 @@ class Pool:
         payload: bytes,
         *,
         connect_to: Callable[[], Awaitable[list[str]]] | None,
+        timeout_s: float,
     ) -> Response:
-        """Send ``payload`` (from ``serialize``) to ``origin`` and return the response.
+        """Send ``payload`` (from ``serialize``) to ``origin`` and return the response;
+        raises TimeoutError when it takes longer than ``timeout_s`` in all.
 
         ``connect_to`` gives the addresses a new connection may use, in order (asked only
         when no kept-alive connection is free); None means the host in ``origin`` as it
-        is (an IP literal). A kept-alive connection that the
-        server closed before answering anything is replaced once by a fresh one, as
-        browsers do: the request never reached an application on it.
+        is (an IP literal). A kept-alive connection that the server closed before
+        answering anything is replaced once by a fresh one, as browsers do: the request
+        never reached an application on it.
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         conn = self._take_idle(origin)
         if conn is not None:
             try:
-                return await self._exchange(conn, payload)
+                return await self._exchange(loop, conn, payload, deadline)
             except ProtocolError:
                 if conn.got_bytes:
                     raise
-        addresses = [origin.host] if connect_to is None else await connect_to()
-        conn = await self._connect(origin, addresses)
-        return await self._exchange(conn, payload)
+        async with asyncio.timeout_at(deadline):
+            addresses = [origin.host] if connect_to is None else await connect_to()
+            conn = await self._connect(origin, addresses)
+        return await self._exchange(loop, conn, payload, deadline)
 
-    async def _exchange(self, conn: _Connection, payload: bytes) -> Response:
+    async def _exchange(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conn: _Connection,
+        payload: bytes,
+        deadline: float,
+    ) -> Response:
+        # One timer handle rather than ``asyncio.timeout``: this runs once per callback,
+        # and the timer only has to fail the one future the exchange waits on.
+        timer = loop.call_at(deadline, conn.time_out)
         try:
             response = await conn.exchange(payload)
         except BaseException:
             conn.close()  # mid-exchange (timeout, cancel, error): the socket is unusable
             raise
+        finally:
+            timer.cancel()
         self._give_back(conn)
         return response
 

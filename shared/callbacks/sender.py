@@ -227,8 +227,12 @@ class Sender:
 
         payload = serialize(method, origin, target, headers, body)
         try:
-            async with asyncio.timeout(self.timeout_s if timeout_s is None else timeout_s):
-                response = await self._pool.request(origin, payload, connect_to=connect_to)
+            response = await self._pool.request(
+                origin,
+                payload,
+                connect_to=connect_to,
+                timeout_s=self.timeout_s if timeout_s is None else timeout_s,
+            )
         except TimeoutError:
             return AttemptResult(None, (), b"", elapsed(), "timeout", "timeout")
         except ForbiddenTarget as exc:
