@@ -98,19 +98,21 @@ class ProfileCache:
             raise
 
     async def _follow(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        """Apply records for ever; ready once every partition reached its end as of the
+        start *and* a poll came back empty. The second condition is for brokers whose
+        "latest offset" lags the last batch (the local Tansu broker answers the last
+        batch's base offset + 1), so reaching it alone would leave that batch unread."""
         waiting = {tp: end for tp, end in ends.items() if end > 0}
-        if not waiting:
-            self._mark_ready()
         while True:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
                     self._apply(record)
-            if waiting:
+            if not self.ready.is_set():
                 for tp in list(waiting):
                     if await consumer.position(tp) >= waiting[tp]:
                         del waiting[tp]
-                if not waiting:
+                if not waiting and not batch:
                     self._mark_ready()
             self._metrics.profiles_cached.set(len(self._profiles))
 

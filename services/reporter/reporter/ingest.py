@@ -238,9 +238,12 @@ class Ingestor:
                 assigned = consumer.assignment()
                 end = await consumer.end_offsets(list(assigned))
                 while True:
+                    # An empty poll too: the local broker's end offset can lag its last
+                    # batch (see dispatcher.profiles), so reaching it is not enough.
+                    polled = await self._poll_once(consumer, timeout_ms=100)
+                    total += polled
                     positions = {tp: await consumer.position(tp) for tp in assigned}
-                    if all(positions[tp] >= end[tp] for tp in assigned):
+                    if not polled and all(positions[tp] >= end[tp] for tp in assigned):
                         return total
-                    total += await self._poll_once(consumer, timeout_ms=100)
         finally:
             await consumer.stop()

@@ -130,11 +130,14 @@ async def read_topic(settings: Settings, topic: str) -> list[ConsumerRecord[byte
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         out: list[ConsumerRecord[bytes, bytes]] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+        # The local broker's "latest" offset can lag behind the last batch of a
+        # partition, so reaching it is not the end: read on until a poll comes back empty.
+        while True:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 out.extend(records)
-        return out
+            if not batch and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                return out
     finally:
         await consumer.stop()
 
