@@ -1,0 +1,85 @@
+"""Records of one topic gathered per partition and produced as one batch per loop turn.
+
+Why: every attempt writes an outcome record, and ``AIOKafkaProducer.send`` costs ~22 µs
+of CPU per record (partitioner, serialiser, accumulator, one future each) where
+appending to a batch built with ``create_batch`` costs ~5 µs (measured against the local
+broker). Records added during one turn of the event loop share a batch per partition,
+sent at the end of the turn; each caller gets the batch's acknowledgement, so a record
+is still only "done" once the broker has it. A failed batch fails every record in it,
+which then stays uncommitted and is delivered again after a restart (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
+
+
+@dataclass
+class _Open:
+    batch: BatchBuilder
+    acked: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class TopicBatcher:
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self.topic = topic
+        self._open: dict[int, _Open] = {}
+        self._flush_scheduled = False
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def send(self, partition: int, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
+        """Add a record to ``partition``'s batch; the future resolves when the broker
+        acknowledged the batch."""
+        current = self._open.get(partition)
+        if current is None:
+            current = self._start(partition)
+        if current.batch.append(timestamp=None, key=key, value=value) is None:
+            # Full: send it now and start another (one record always fits an empty one).
+            self._send(partition, self._open.pop(partition))
+            current = self._start(partition)
+            if current.batch.append(timestamp=None, key=key, value=value) is None:
+                raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
+        return current.acked
+
+    def _start(self, partition: int) -> _Open:
+        current = _Open(self._producer.create_batch())
+        self._open[partition] = current
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+        return current
+
+    def flush(self) -> None:
+        """Send every open batch (the end of the loop turn, or shutdown)."""
+        self._flush_scheduled = False
+        open_batches, self._open = self._open, {}
+        for partition, current in open_batches.items():
+            self._send(partition, current)
+
+    def _send(self, partition: int, current: _Open) -> None:
+        current.batch.close()
+        task = asyncio.ensure_future(self._produce(partition, current))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _produce(self, partition: int, current: _Open) -> None:
+        try:
+            ack = await self._producer.send_batch(current.batch, self.topic, partition=partition)
+            result = await ack
+        except asyncio.CancelledError:
+            current.acked.cancel()
+            raise
+        except Exception as exc:  # the callers' records fail and stay uncommitted
+            if not current.acked.done():
+                current.acked.set_exception(exc)
+            return
+        if not current.acked.done():
+            current.acked.set_result(result)
