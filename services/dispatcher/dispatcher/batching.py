@@ -64,6 +64,13 @@ class TopicBatcher:
         for partition, current in open_batches.items():
             self._send(partition, current)
 
+    async def drain(self) -> None:
+        """Send what is open and wait until every batch sent so far is answered
+        (shutdown: the records' offsets can commit only after their acks)."""
+        self.flush()
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
     def _send(self, partition: int, current: _Open) -> None:
         current.batch.close()
         task = asyncio.ensure_future(self._produce(partition, current))
@@ -77,7 +84,7 @@ class TopicBatcher:
         except asyncio.CancelledError:
             current.acked.cancel()
             raise
-        except Exception as exc:  # the callers' records fail and stay uncommitted
+        except Exception as exc:  # noqa: BLE001 - handed on: each caller's record fails
             if not current.acked.done():
                 current.acked.set_exception(exc)
             return

@@ -27,6 +27,7 @@ from callbacks.retry import decide
 from callbacks.sender import AttemptResult, Sender
 from callbacks.settings import Settings
 
+from dispatcher.batching import TopicBatcher
 from dispatcher.jobs import Job
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache, TokenError
@@ -71,6 +72,8 @@ class Deliverer:
         self._metrics = metrics
         metrics.endpoint_limits.follow(guard)
         self._partition_counts: dict[str, int] = {}
+        # Every attempt writes an outcome: batched per partition (``dispatcher.batching``).
+        self._outcomes = TopicBatcher(producer, settings.topics.outcomes)
 
     async def handle(self, job: Job) -> None:
         """Finish ``job``; returns when every record it produced is acknowledged."""
@@ -218,7 +221,9 @@ class Deliverer:
         status: OutcomeStatus
         if result.ok:
             status, final = "delivered", True
-            log.info(
+            # debug: the outcome record (and the delivery log built from it) is the
+            # durable trace of a success; failures and retries stay at info and warning.
+            log.debug(
                 "callback_delivered",
                 **bound,
                 http_status=result.status,
@@ -299,15 +304,8 @@ class Deliverer:
             "source_partition": job.source.partition,
             "source_offset": job.source.offset,
         }
-        topic = self._topics.outcomes
-        acks.append(
-            await self._producer.send(
-                topic,
-                orjson.dumps(outcome),
-                key=delivery_id.encode(),
-                partition=await self._partition(topic, job.source.partition),
-            )
-        )
+        partition = await self._partition(self._outcomes.topic, job.source.partition)
+        acks.append(self._outcomes.send(partition, delivery_id.encode(), orjson.dumps(outcome)))
         return acks
 
     async def _retry(
@@ -334,6 +332,10 @@ class Deliverer:
             count = len(await self._producer.partitions_for(topic))
             self._partition_counts[topic] = count
         return source_partition % count
+
+    async def drain(self) -> None:
+        """Wait until every outcome handed to the batcher is acknowledged (shutdown)."""
+        await self._outcomes.drain()
 
     async def dead_letter(self, job: Job, reason: str, error: str) -> None:
         """Dead-letter a record outside the delivery path (e.g. a bad redelivery request)."""

@@ -388,7 +388,10 @@ class Dispatcher:
         if self._producer is not None:
             # Records handed over but not yet acked: flush, so their offsets can commit.
             with contextlib.suppress(KafkaError, TimeoutError):
-                await asyncio.wait_for(self._producer.flush(), self.settings.shutdown_grace_s)
+                async with asyncio.timeout(self.settings.shutdown_grace_s):
+                    if self._deliverer is not None:
+                        await self._deliverer.drain()  # batched outcomes
+                    await self._producer.flush()
             await asyncio.sleep(0)  # let the ack callbacks run
         await self._commit(consumer)
         log.info("dispatcher_stopped")

@@ -35,8 +35,8 @@ async def test_ops_endpoints_and_canonical_log_lines(topics: Settings, sink: Sin
     dispatcher = Dispatcher(settings, serve_ops=True)
     base = f"http://127.0.0.1:{port}"
     saved = structlog.get_config()
-    # The suite logs at warning; the attempt lines are info.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    # The suite logs at warning; retries are info, successes debug.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
     with capture_logs() as logs:
         running = asyncio.create_task(dispatcher.run())
         try:
