@@ -123,11 +123,17 @@ def test_gauge_labels_only_the_busiest_hosts() -> None:
     assert value("callbacks_endpoint_concurrency_limit", {"host": "other"}) == 32
 
 
-def test_a_throttled_host_keeps_a_bounded_queue_and_says_how_long_its_backlog_takes() -> None:
-    aimd = Aimd(64, limit=4.0)
-    assert aimd.throttled
-    assert aimd.queue_bound() == 16  # no latency known yet: 4 per slot
-    aimd.usual_latency_s = 0.02
-    assert aimd.queue_bound() == 400  # about 2 s of work at 4 x 50/s
-    assert aimd.drain_s(400) == pytest.approx(2.0)
+def test_an_overload_within_a_round_trip_of_the_cut_is_the_same_event() -> None:
+    aimd = Aimd(64)
+    for _ in range(10):
+        aimd.on_success(0.02, in_flight=64)  # the host usually answers in 20 ms
+    aimd.observe(status=429, timed_out=False, latency_s=0.001, in_flight=64, now=10.0)
+    assert aimd.allowed == 32
+    # The slot that 429 freed went to a waiting callback before the cut was recorded; its
+    # request left just after the cut and was refused for the same overload.
+    aimd.observe(status=429, timed_out=False, latency_s=0.001, in_flight=64, now=10.005)
+    assert aimd.allowed == 32
+    # A round trip later, a refusal is new evidence.
+    aimd.observe(status=429, timed_out=False, latency_s=0.001, in_flight=32, now=10.03)
+    assert aimd.allowed == 16
     assert not Aimd(64).throttled

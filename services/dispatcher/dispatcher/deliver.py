@@ -28,7 +28,7 @@ from callbacks.sender import AttemptResult, Sender
 from callbacks.settings import Settings
 
 from dispatcher.batching import TopicBatcher
-from dispatcher.jobs import Job
+from dispatcher.jobs import Job, RetryLanes, park
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache, TokenError
 from dispatcher.protection import EndpointGuard, Rejected
@@ -72,6 +72,7 @@ class Deliverer:
         self._metrics = metrics
         metrics.endpoint_limits.follow(guard)
         self._partition_counts: dict[str, int] = {}
+        self._lanes = RetryLanes()  # where parked callbacks avoid waiting behind retries
         # Every attempt writes an outcome: batched per partition (``dispatcher.batching``).
         self._outcomes = TopicBatcher(producer, settings.topics.outcomes)
 
@@ -238,16 +239,21 @@ class Deliverer:
                 retry_after_s=result.retry_after_s,
             )
             if result.error_kind == "host_busy":
-                # Not an attempt: the endpoint was never called. Park the callback on the
-                # shortest retry topic whose delay covers the host's backlog (so it comes
-                # back once, not round and round), same attempt number, no outcome record.
+                # Not an attempt: the endpoint was never called. Park the callback on a
+                # retry topic with its own due time, about when the host has room for it
+                # (``jobs.park``), same attempt number, no outcome record.
                 self._metrics.deferred.inc()
                 log.debug("callback_deferred", **bound, reason="host_busy")
-                wait_s = result.retry_after_s or 0.0
-                delay = next((d for d in sorted(self._schedule) if d >= wait_s), None)
+                lanes, partition = self._lanes, job.source.partition
+                delay, due_ms = park(
+                    self._schedule,
+                    result.retry_after_s,
+                    int(time.time() * 1000),
+                    lambda delay: lanes.latest(delay, partition),
+                )
                 return [
                     await self._retry(
-                        job, profile.id, delivery_id, delay or max(self._schedule), job.attempt
+                        job, profile.id, delivery_id, delay, job.attempt, due_ms=due_ms
                     )
                 ]
             final_reason: str | None = decision.final_reason
@@ -309,16 +315,25 @@ class Deliverer:
         return acks
 
     async def _retry(
-        self, job: Job, profile_id: str, delivery_id: str, delay_s: float, attempt: int
+        self,
+        job: Job,
+        profile_id: str,
+        delivery_id: str,
+        delay_s: float,
+        attempt: int,
+        *,
+        due_ms: int | None = None,
     ) -> Awaitable[Any]:
         topic = self._topics.retry_for(delay_s)
+        now_ms = int(time.time() * 1000)
+        self._lanes.wrote(delay_s, job.source.partition, due_ms or now_ms + int(delay_s * 1000))
         return await self._producer.send(  # type: ignore[no-any-return]
             topic,
             job.value,
             key=job.key,
             partition=await self._partition(topic, job.source.partition),
-            headers=job.retry_headers(attempt, delivery_id, profile_id),
-            timestamp_ms=int(time.time() * 1000),
+            headers=job.retry_headers(attempt, delivery_id, profile_id, due_ms),
+            timestamp_ms=now_ms,
         )
 
     async def _partition(self, topic: str, source_partition: int) -> int:

@@ -4,12 +4,20 @@ Why: every customer endpoint shares one process. Without a cap, a slow host woul
 every in-flight slot; without a breaker, a dead host would cost a full timeout per
 callback. The cap adapts (``dispatcher.aimd``): it halves when the host answers 429 or
 503 or times out and grows back on fast successes, up to ``max_per_host``.
-A host that is at its limit *and* not completing anything (its oldest request
-has been running for a while) takes no more waiters: further callbacks to it are handed
-to the retry path at once (``host_busy``), so the in-flight budget stays with the
-healthy hosts; so does a host whose limit was cut, beyond a bounded queue
-(``Aimd.queue_bound``: about a second of its work). A busy host
-that keeps answering at full limit keeps its queue, however long.
+
+Callbacks beyond what a host should hold are *parked* (``host_busy``: handed to a retry
+topic without an attempt), so the in-flight budget stays with the healthy hosts:
+
+- a host whose limit was cut keeps a bounded queue (``parking.queue_bound``: about a
+  second of its work). A callback beyond it, or one of a queue that outgrew the bound
+  when the limit was cut, is told when the host will have room for it (``wait_s``; a
+  slot of the host's ``parking.Calendar``), and comes back then (``jobs.park``);
+- a host at its limit that has finished nothing for a while (``STALL_AFTER_S``, or
+  twice its usual latency if longer) keeps one round of waiters; callbacks beyond it
+  have no useful estimate and wait a full retry delay (``wait_s`` None).
+
+A busy host that keeps answering at its full (uncut) limit keeps its queue, however
+long: nothing says it is overloaded, and bounding it would park a fast host's bursts.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from typing import Literal
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from dispatcher.aimd import Aimd
+from dispatcher.aimd import SLOW_FACTOR, Aimd
+from dispatcher.parking import Calendar, Pace, queue_bound
 
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -41,10 +50,11 @@ LIMIT_GAUGE_TOP_HOSTS = 20
 class Rejected(Exception):
     """The attempt was not started; ``reason`` is ``circuit_open`` or ``host_busy``."""
 
-    def __init__(self, reason: str, wait_s: float = 0.0) -> None:
+    def __init__(self, reason: str, wait_s: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.wait_s = wait_s  # host_busy: about how long the host's backlog will take
+        # host_busy: in about how many seconds the host has room (None: no estimate)
+        self.wait_s = wait_s
 
 
 @dataclass
@@ -91,6 +101,8 @@ class _Host:
     active: int = 0
     attempts: int = 0  # ranks hosts for the limit gauge
     last_progress: float = 0.0
+    pace: Pace = field(default_factory=Pace)
+    parked: Calendar = field(default_factory=Calendar)  # when parked ones come back
 
 
 class EndpointGuard:
@@ -132,7 +144,35 @@ class EndpointGuard:
 
     @staticmethod
     def _stalled(state: _Host, now: float) -> bool:
-        return state.active >= state.aimd.allowed and now - state.last_progress > STALL_AFTER_S
+        """At its limit and nothing finished for longer than a request usually takes."""
+        usual = state.aimd.usual_latency_s or 0.0
+        patience = max(STALL_AFTER_S, SLOW_FACTOR * usual)
+        return state.active >= state.aimd.allowed and now - state.last_progress > patience
+
+    @staticmethod
+    def _queue_bound(state: _Host) -> int:
+        limit = state.aimd.allowed
+        return queue_bound(limit, state.pace.service_s(limit))
+
+    @staticmethod
+    def _come_back_in_s(state: _Host, now: float) -> float:
+        """In how many seconds a callback parked now should come back to a throttled
+        host: the first slot of its calendar with room from when the callbacks running
+        and queued leave half a queue (``dispatcher.parking``)."""
+        limit = state.aimd.allowed
+        service_s = state.pace.service_s(limit)
+        ahead = state.active + len(state.waiters) - queue_bound(limit, service_s) // 2
+        return state.parked.book(now, now + ahead * service_s, service_s) - now
+
+    def _shed(self, state: _Host) -> None:
+        """Park the waiters beyond the queue bound of a host whose limit was just cut
+        (they queued while its limit was higher), newest first."""
+        bound = self._queue_bound(state)
+        now = self._clock()
+        while len(state.waiters) > bound:
+            waiter = state.waiters.pop()
+            if not waiter.done():
+                waiter.set_exception(Rejected("host_busy", self._come_back_in_s(state, now)))
 
     async def acquire(self, host: str) -> bool:
         """Take one of the host's slots for one attempt (``release`` it after); raises
@@ -144,20 +184,25 @@ class EndpointGuard:
         probe = state.breaker.state == "half_open"
         allowed = state.aimd.allowed
         queued = len(state.waiters)
-        if not probe and (
-            (queued >= allowed * STALLED_WAITERS_FACTOR and self._stalled(state, now))
-            or (state.aimd.throttled and queued >= state.aimd.queue_bound())
-        ):
-            raise Rejected("host_busy", state.aimd.drain_s(queued + state.active))
+        if not probe:
+            if queued >= allowed * STALLED_WAITERS_FACTOR and self._stalled(state, now):
+                raise Rejected("host_busy")
+            if state.aimd.throttled and queued >= self._queue_bound(state):
+                raise Rejected("host_busy", self._come_back_in_s(state, now))
         if state.active >= allowed or state.waiters:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             state.waiters.append(waiter)
             try:
                 await waiter  # ``_grant`` counts the slot as ours before waking us
+            except Rejected:
+                # Shed by ``_shed``: already out of the queue, never held a slot.
+                if probe:
+                    state.breaker.probing = False
+                raise
             except BaseException:
-                if waiter.done() and not waiter.cancelled():
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._free(state)  # granted, then cancelled: hand the slot on
-                else:
+                elif waiter in state.waiters:  # ``_grant``/``_shed`` may have dropped it
                     state.waiters.remove(waiter)
                 if probe:
                     state.breaker.probing = False
@@ -219,6 +264,7 @@ class EndpointGuard:
         changed = state.breaker.record(ok, now)
         if changed is not None and self._on_transition is not None:
             self._on_transition(host, changed)
+        allowed = state.aimd.allowed
         state.aimd.observe(
             status=status,
             timed_out=timed_out,
@@ -226,7 +272,13 @@ class EndpointGuard:
             in_flight=state.active + 1,
             now=now,
         )
+        if status is not None and 200 <= status < 300:
+            state.pace.on_success(
+                latency_s=latency_s, now=now, queued=len(state.waiters), limit=allowed
+            )
         if state.waiters:
+            if state.aimd.allowed < allowed and state.aimd.throttled:
+                self._shed(state)
             self._grant(state)  # the limit may have grown
 
 
