@@ -7,6 +7,11 @@ broker). Records added during one turn of the event loop share a batch per parti
 sent at the end of the turn; each caller gets the batch's acknowledgement, so a record
 is still only "done" once the broker has it. A failed batch fails every record in it,
 which then stays uncommitted and is delivered again after a restart (at-least-once).
+
+The producer queues one batch per partition; ``send_batch`` waits while the previous one
+is still queued. So a partition has at most one batch waiting there, and the next one
+stays open, gathering records, until that wait is over: the batches grow with the load
+instead of costing one wait each.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class TopicBatcher:
         self._open: dict[int, _Open] = {}
         self._flush_scheduled = False
         self._sending: set[asyncio.Task[None]] = set()
+        # Batches per partition handed to ``send_batch`` and not yet queued by it.
+        self._queueing: dict[int, int] = {}
 
     def send(self, partition: int, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
         """Add a record to ``partition``'s batch; the future resolves when the broker
@@ -52,34 +59,48 @@ class TopicBatcher:
     def _start(self, partition: int) -> _Open:
         current = _Open(self._producer.create_batch())
         self._open[partition] = current
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        if partition not in self._queueing:
+            self._schedule_flush()
         return current
 
-    def flush(self) -> None:
-        """Send every open batch (the end of the loop turn, or shutdown)."""
+    def flush(self, *, everything: bool = False) -> None:
+        """Send the open batches of partitions with none waiting to be queued (at the
+        end of a loop turn); ``everything``: all of them (shutdown)."""
         self._flush_scheduled = False
-        open_batches, self._open = self._open, {}
-        for partition, current in open_batches.items():
-            self._send(partition, current)
+        for partition in list(self._open):
+            if everything or partition not in self._queueing:
+                self._send(partition, self._open.pop(partition))
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled and self._open:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
     async def drain(self) -> None:
         """Send what is open and wait until every batch sent so far is answered
         (shutdown: the records' offsets can commit only after their acks)."""
-        self.flush()
-        if self._sending:
+        while self._open or self._sending:
+            self.flush(everything=True)
             await asyncio.gather(*self._sending, return_exceptions=True)
 
     def _send(self, partition: int, current: _Open) -> None:
         current.batch.close()
+        self._queueing[partition] = self._queueing.get(partition, 0) + 1
         task = asyncio.ensure_future(self._produce(partition, current))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
     async def _produce(self, partition: int, current: _Open) -> None:
         try:
-            ack = await self._producer.send_batch(current.batch, self.topic, partition=partition)
+            try:
+                ack = await self._producer.send_batch(
+                    current.batch, self.topic, partition=partition
+                )
+            finally:
+                left = self._queueing.pop(partition) - 1
+                if left:
+                    self._queueing[partition] = left
+                self._schedule_flush()  # this partition's next batch may go now
             result = await ack
         except asyncio.CancelledError:
             current.acked.cancel()
