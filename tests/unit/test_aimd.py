@@ -87,9 +87,29 @@ async def test_guard_admits_waiters_as_the_limit_changes() -> None:
     await asyncio.sleep(0)
     assert not waiter.done()
     guard.release("h", False)
-    await asyncio.sleep(0)
-    assert waiter.done()
+    await asyncio.wait_for(waiter, 1)
     guard.release("h", False)
+    guard.release("h", False)
+
+
+async def test_a_refused_attempt_cuts_the_limit_before_its_slot_is_handed_on() -> None:
+    guard = EndpointGuard(max_per_host=2, failure_threshold=100, open_s=1)
+    await guard.acquire("h")
+    await guard.acquire("h")
+    waiters = [asyncio.ensure_future(guard.acquire("h")) for _ in range(2)]
+    await asyncio.sleep(0)
+    # The deliverer releases the slot, then records the 429 in the same loop turn.
+    guard.release("h", False)
+    guard.record("h", False, status=429, latency_s=0.001)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    # Limit 1, one attempt still running: the freed slot was not handed on.
+    assert [w.done() for w in waiters] == [False, False]
+    guard.release("h", False)  # an attempt that ends without a result (cancelled)
+    await asyncio.wait_for(waiters[0], 1)  # the next loop turn hands the slot on
+    assert not waiters[1].done()
+    guard.release("h", False)
+    await asyncio.wait_for(waiters[1], 1)
     guard.release("h", False)
 
 
