@@ -161,18 +161,22 @@ class Deliverer:
     async def _send(
         self, profile: ProfileRecord, variables: dict[str, Any], delivery_id: str
     ) -> AttemptResult:
-        try:
-            request = await self._build(profile, variables, delivery_id)
-        except RequestBuildError as exc:
-            return AttemptResult(None, (), b"", 0.0, f"render: {exc.reason}", "render_error")
-        except TokenError as exc:
-            return AttemptResult(exc.status, (), b"", 0.0, exc.reason, "oauth_token")
-        host = host_key(request.url)
+        # The slot first, then the request: a callback parked because its host is busy
+        # costs no render or signature, and one that waited is stamped when it leaves.
+        # (Variables stand in the path and query only, so the profile's url names the host.)
+        host = host_key(profile.url)
         try:
             probe = await self._guard.acquire(host)
         except Rejected as exc:
             return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
         try:
+            try:
+                request = await self._build(profile, variables, delivery_id)
+            except RequestBuildError as exc:
+                error = f"render: {exc.reason}"
+                return AttemptResult(None, (), b"", 0.0, error, "render_error")
+            except TokenError as exc:
+                return AttemptResult(exc.status, (), b"", 0.0, exc.reason, "oauth_token")
             result = await self._sender.send(request)
         finally:
             self._guard.release(host, probe)

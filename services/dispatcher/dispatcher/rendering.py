@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from callbacks import catalog
@@ -77,6 +78,8 @@ def render(
     )
 
 
+@lru_cache(maxsize=65536)
 def host_key(url: str) -> str:
+    """The endpoint protection key (host and port) of a profile url."""
     parsed = URL(url, encoded=True)
     return f"{parsed.host}:{parsed.port}"
