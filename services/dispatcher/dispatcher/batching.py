@@ -23,6 +23,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+_NO_HEADERS: list[tuple[str, bytes]] = []
+
 
 @dataclass
 class _Open:
@@ -42,18 +44,35 @@ class TopicBatcher:
         # Batches per partition handed to ``send_batch`` and not yet queued by it.
         self._queueing: dict[int, int] = {}
 
-    def send(self, partition: int, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
+    def send(
+        self,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+        timestamp_ms: int | None = None,
+    ) -> asyncio.Future[Any]:
         """Add a record to ``partition``'s batch; the future resolves when the broker
         acknowledged the batch."""
         current = self._open.get(partition)
         if current is None:
             current = self._start(partition)
-        if current.batch.append(timestamp=None, key=key, value=value) is None:
+        if headers is None:
+            headers = _NO_HEADERS  # the builder takes a list, and only reads it
+        if (
+            current.batch.append(timestamp=timestamp_ms, key=key, value=value, headers=headers)
+            is None
+        ):
             # Full: send it now and start another (one record always fits an empty one).
             self._send(partition, self._open.pop(partition))
             current = self._start(partition)
-            if current.batch.append(timestamp=None, key=key, value=value) is None:
-                raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
+            if (
+                current.batch.append(timestamp=timestamp_ms, key=key, value=value, headers=headers)
+                is None
+            ):
+                size = len(value or b"")
+                raise ValueError(f"a record of {size} bytes does not fit in a batch")
         return current.acked
 
     def _start(self, partition: int) -> _Open:

@@ -49,6 +49,24 @@ _FINAL_KINDS = frozenset({"forbidden_target", "invalid_request"})
 _NOT_HOST_KINDS = frozenset({"forbidden_target", "invalid_request"})
 
 
+class _Variables:
+    """An attempt's template variables, built on first use: a callback parked because
+    its host is busy (``host_busy``) is never rendered, so it never needs them."""
+
+    __slots__ = ("_attempt", "_event", "_profile", "_value")
+
+    def __init__(self, event: Event, profile: ProfileRecord, attempt: int) -> None:
+        self._event, self._profile, self._attempt = event, profile, attempt
+        self._value: dict[str, Any] | None = None
+
+    def get(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = variables_for_profile(
+                self._event, self._profile, attempt=self._attempt, is_test=False
+            )
+        return self._value
+
+
 class Deliverer:
     def __init__(
         self,
@@ -75,6 +93,10 @@ class Deliverer:
         self._lanes = RetryLanes()  # where parked callbacks avoid waiting behind retries
         # Every attempt writes an outcome: batched per partition (``dispatcher.batching``).
         self._outcomes = TopicBatcher(producer, settings.topics.outcomes)
+        # Retry and parked records too, one batcher per retry topic: beside a throttled
+        # host, callbacks are parked at the rate they arrive (measured: 1,100-1,700/s),
+        # and appending to a batch costs about a fifth of a ``producer.send``.
+        self._retries: dict[str, TopicBatcher] = {}
 
     async def handle(self, job: Job) -> None:
         """Finish ``job``; returns when every record it produced is acknowledged."""
@@ -108,7 +130,9 @@ class Deliverer:
         profile_id = job.profile_id or event.callback_profile_id
         profile = self._profiles(profile_id)
         variables = None
-        if profile is not None:
+        if profile is not None and profile.required_options.enabled:
+            # Only the required-variables rule needs them before the slot; otherwise they
+            # are built once the host has room (a parked callback never needs them).
             variables = variables_for_profile(event, profile, attempt=job.attempt, is_test=False)
         reason = skip_reason(event, profile, variables)
         if reason is not None:
@@ -118,7 +142,6 @@ class Deliverer:
             )
             return []
         assert profile is not None
-        assert variables is not None
         delivery_id = job.delivery_id or delivery_id_for(event.event_id, profile.id)
         return await self._attempt(job, event, profile, variables, delivery_id)
 
@@ -127,7 +150,7 @@ class Deliverer:
         job: Job,
         event: Event,
         profile: ProfileRecord,
-        variables: dict[str, Any],
+        variables: dict[str, Any] | None,
         delivery_id: str,
     ) -> list[Awaitable[Any]]:
         attempted_at = datetime.now(UTC)
@@ -143,12 +166,13 @@ class Deliverer:
                 attempted_at=attempted_at,
                 result=result,
             )
-        result = await self._send(profile, variables, delivery_id)
+        lazy = variables if variables is not None else _Variables(event, profile, job.attempt)
+        result = await self._send(profile, lazy, delivery_id)
         is_oauth = profile.authentication.type == "oauth2_client_credentials"
         if result.status == 401 and is_oauth:
             # The token may have been revoked or rotated early: fetch a new one, once.
             self._tokens.invalidate(profile)
-            result = await self._send(profile, variables, delivery_id)
+            result = await self._send(profile, lazy, delivery_id)
         return await self._record(
             job,
             event=event,
@@ -159,7 +183,10 @@ class Deliverer:
         )
 
     async def _send(
-        self, profile: ProfileRecord, variables: dict[str, Any], delivery_id: str
+        self,
+        profile: ProfileRecord,
+        variables: dict[str, Any] | _Variables,
+        delivery_id: str,
     ) -> AttemptResult:
         # The slot first, then the request: a callback parked because its host is busy
         # costs no render or signature, and one that waited is stamped when it leaves.
@@ -171,7 +198,8 @@ class Deliverer:
             return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
         try:
             try:
-                request = await self._build(profile, variables, delivery_id)
+                values = variables.get() if isinstance(variables, _Variables) else variables
+                request = await self._build(profile, values, delivery_id)
             except RequestBuildError as exc:
                 error = f"render: {exc.reason}"
                 return AttemptResult(None, (), b"", 0.0, error, "render_error")
@@ -329,13 +357,16 @@ class Deliverer:
         due_ms: int | None = None,
     ) -> Awaitable[Any]:
         topic = self._topics.retry_for(delay_s)
+        partition = await self._partition(topic, job.source.partition)
         now_ms = int(time.time() * 1000)
         self._lanes.wrote(delay_s, job.source.partition, due_ms or now_ms + int(delay_s * 1000))
-        return await self._producer.send(  # type: ignore[no-any-return]
-            topic,
+        batcher = self._retries.get(topic)
+        if batcher is None:
+            batcher = self._retries[topic] = TopicBatcher(self._producer, topic)
+        return batcher.send(
+            partition,
+            job.key,
             job.value,
-            key=job.key,
-            partition=await self._partition(topic, job.source.partition),
             headers=job.retry_headers(attempt, delivery_id, profile_id, due_ms),
             timestamp_ms=now_ms,
         )
@@ -353,8 +384,9 @@ class Deliverer:
         return source_partition % count
 
     async def drain(self) -> None:
-        """Wait until every outcome handed to the batcher is acknowledged (shutdown)."""
-        await self._outcomes.drain()
+        """Wait until every record handed to a batcher is acknowledged (shutdown)."""
+        for batcher in (*self._retries.values(), self._outcomes):
+            await batcher.drain()
 
     async def dead_letter(self, job: Job, reason: str, error: str) -> None:
         """Dead-letter a record outside the delivery path (e.g. a bad redelivery request)."""

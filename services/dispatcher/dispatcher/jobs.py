@@ -150,7 +150,7 @@ def park(
     waiting behind them. If every such topic holds a later record, the one that frees
     soonest. Without an estimate the record waits the shortest delay, as a retry would.
     """
-    delays = sorted(schedule)
+    delays = sorted(set(schedule))  # the default schedule repeats its last delay
     if wait_s is None:
         return delays[0], None
     step = PARK_GRANULARITY_MS

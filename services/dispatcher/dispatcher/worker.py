@@ -390,7 +390,8 @@ class Dispatcher:
             with contextlib.suppress(KafkaError, TimeoutError):
                 async with asyncio.timeout(self.settings.shutdown_grace_s):
                     if self._deliverer is not None:
-                        await self._deliverer.drain()  # batched outcomes
+                        # batched outcomes, retries and parked records
+                        await self._deliverer.drain()
                     await self._producer.flush()
             await asyncio.sleep(0)  # let the ack callbacks run
         await self._commit(consumer)
