@@ -52,3 +52,25 @@ async def test_a_failed_batch_fails_its_records(topics: Settings) -> None:
                 await asyncio.wait_for(ack, timeout=30)
     finally:
         await producer.stop()
+
+
+async def test_records_keep_their_headers_and_timestamp(topics: Settings) -> None:
+    """Retry and parked records go through a batcher too: their headers (attempt, due
+    time) and timestamp (their topic's delay counts from it) must reach the broker."""
+    producer = make_producer(topics)
+    await producer.start()
+    try:
+        topic = topics.topics.retry_for(topics.retry_delays_s[0])
+        batcher = TopicBatcher(producer, topic)
+        headers = [("cb-attempt", b"2"), ("cb-due-ms", b"1700000000100")]
+        acks = [
+            batcher.send(0, b"with", b"v1", headers=headers, timestamp_ms=1_700_000_000_000),
+            batcher.send(0, b"without", b"v2"),
+        ]
+        await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
+    finally:
+        await producer.stop()
+    records = {r.key: r for r in await read_topic(topics, topic)}
+    assert list(records[b"with"].headers) == headers
+    assert records[b"with"].timestamp == 1_700_000_000_000
+    assert list(records[b"without"].headers) == []
