@@ -9,20 +9,16 @@ arrive on the wire.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import gzip
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from callbacks.request import DeliveryRequest
-from callbacks.sender import Sender
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from callbacks.sender import AttemptResult, Sender
+
+from tests.helpers import self_signed_certificate
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -90,6 +86,15 @@ def sender(timeout_s: float = 5.0, tls: ssl.SSLContext | None = None) -> Sender:
     return Sender(allow_private_targets=True, timeout_s=timeout_s, tls=tls)
 
 
+async def send_each(*urls: str, timeout_s: float = 5.0) -> list[AttemptResult]:
+    """POST to each url in turn with one client (so kept-alive connections are reused)."""
+    client = sender(timeout_s)
+    try:
+        return [await client.send(post(url)) for url in urls]
+    finally:
+        await client.close()
+
+
 async def test_request_bytes_and_keep_alive_reuse() -> None:
     seen: list[tuple[bytes, bytes]] = []
 
@@ -123,11 +128,7 @@ async def test_chunked_and_headers() -> None:
         b"retry-after: 7\r\n\r\n4\r\nslow\r\n5\r\n down\r\n0\r\n\r\n"
     )
     async with serving(answering(chunked)) as (base, _):
-        client = sender()
-        try:
-            result = await client.send(post(base))
-        finally:
-            await client.close()
+        [result] = await send_each(base)
     assert (result.status, result.body, result.error) == (429, b"slow down", "HTTP 429")
     assert result.retry_after_s == 7.0
     assert ("retry-after", "7") in result.headers
@@ -136,12 +137,7 @@ async def test_chunked_and_headers() -> None:
 async def test_read_until_close_body() -> None:
     response = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it"
     async with serving(answering(response, close=True)) as (base, connections):
-        client = sender()
-        try:
-            first = await client.send(post(base))
-            second = await client.send(post(base))
-        finally:
-            await client.close()
+        first, second = await send_each(base, base)
     assert (first.body, second.body) == (b"all of it", b"all of it")
     assert len(connections) == 2  # a closed connection is never reused
 
@@ -149,11 +145,7 @@ async def test_read_until_close_body() -> None:
 async def test_interim_response_is_skipped() -> None:
     response = b"HTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
     async with serving(answering(response)) as (base, _):
-        client = sender()
-        try:
-            result = await client.send(post(base))
-        finally:
-            await client.close()
+        [result] = await send_each(base)
     assert (result.ok, result.status, result.body) == (True, 204, b"")
 
 
@@ -162,11 +154,7 @@ async def test_redirect_is_a_failure_with_its_location() -> None:
         b"HTTP/1.1 302 Found\r\nLocation: https://elsewhere.example/\r\nContent-Length: 0\r\n\r\n"
     )
     async with serving(answering(response)) as (base, _):
-        client = sender()
-        try:
-            result = await client.send(post(base))
-        finally:
-            await client.close()
+        [result] = await send_each(base)
     assert result.error_kind == "redirect"
     assert result.error == "HTTP 302 redirect to https://elsewhere.example/ (not followed)"
 
@@ -203,12 +191,7 @@ async def test_stale_keep_alive_connection_is_replaced_once() -> None:
         await read_request(reader)  # ... and hang up on the second
 
     async with serving(answer_once) as (base, connections):
-        client = sender()
-        try:
-            first = await client.send(post(base))
-            second = await client.send(post(base))
-        finally:
-            await client.close()
+        first, second = await send_each(base, base)
     assert first.ok
     assert second.ok
     assert len(connections) == 2
@@ -220,11 +203,7 @@ async def test_garbage_and_early_close_are_connection_errors() -> None:
 
     for handler in (answering(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"), hang_up):
         async with serving(handler) as (base, _):
-            client = sender()
-            try:
-                result = await client.send(post(base))
-            finally:
-                await client.close()
+            [result] = await send_each(base)
         assert result.error_kind == "connection", result
         assert result.error is not None
         assert result.error.startswith("connection error: ")
@@ -243,11 +222,7 @@ async def test_timeout_and_refused_connection() -> None:
             await client.close()
     assert (result.error_kind, result.error) == ("timeout", "timeout")
     assert 150 < result.latency_ms < 2000
-    client = sender()
-    try:
-        refused = await client.send(post(base))  # the server is gone now
-    finally:
-        await client.close()
+    [refused] = await send_each(base)  # the server is gone now
     assert refused.error_kind == "connection"
 
 
@@ -264,33 +239,7 @@ async def test_invalid_urls_are_not_sent() -> None:
 def _certificate(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a self-signed certificate for 127.0.0.1, and a client
     context that trusts exactly that certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_file, key_file = self_signed_certificate(tmp_path)
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert_file, key_file)
     client = ssl.create_default_context(cafile=str(cert_file))
