@@ -27,7 +27,7 @@ from callbacks.devstack.postgres import PostgresServer
 from bench.context import Context
 
 # Run in this order when present.
-MODULES = ("bench.dispatcher", "bench.api", "bench.reporter", "bench.aimd")
+MODULES = ("bench.dispatcher", "bench.api", "bench.reporter", "bench.aimd", "bench.aimd_steady")
 # Areas that need PostgreSQL (started once, only when one of them is present).
 NEEDS_DATABASE = ("bench.api", "bench.reporter")
 

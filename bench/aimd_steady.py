@@ -1,0 +1,167 @@
+"""Adaptive concurrency under steady load (issue 9): does a healthy host keep its
+throughput while another host is overloaded?
+
+``bench.aimd`` starts from a backlog, where the dispatcher runs flat out and every
+callback it parks for the throttled host is CPU the healthy host does not get. Here
+events arrive the way they do in production, at fixed rates: the healthy host gets
+``HEALTHY_RATE`` events/s, first alone and then beside the capped host of
+``bench.aimd`` (capacity ``CAP / SERVICE_S`` = 400/s), which is offered
+``CAPPED_RATE`` events/s, half again what it can take. The dispatcher runs in this
+process, as in ``bench.aimd``; both sinks are that module's sink process.
+
+Figures (the last ``name: value`` lines): the healthy host's delivered rate alone and
+beside the overloaded host, measured over the same window of each phase (from
+``WARM_S`` after the first event until the last one was produced), the share it kept,
+how long after the last event it had everything (its lag), and the capped host's
+delivered rate over the window as a share of its capacity.
+
+``BENCH_ONLY=aimd_steady python -m bench`` runs it alone (~30 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+
+import aiohttp
+from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
+from callbacks.kafka import ensure_topics, make_producer
+from callbacks.logging import configure_logging
+from callbacks.models.profiles import seal_secrets
+from callbacks.secretbox import SecretBox
+from callbacks.settings import Settings
+from dispatcher import Dispatcher
+
+from bench.aimd import CAP, SERVICE_S, _event, _profile, _stats
+from bench.context import Context
+
+HEALTHY_RATE = 1000
+CAPPED_RATE = 600
+SECONDS = 12.0
+WARM_S = 2.0  # the consumer group joins and the capped host's limit comes down
+TICK_S = 0.01
+
+
+async def _produce_paced(settings: Settings, targets: list[tuple[str, int]]) -> tuple[float, int]:
+    """Offer each (profile id, events/s) for ``SECONDS``; returns the start time (unix)
+    and how many events the first target got."""
+    producer = make_producer(settings)
+    await producer.start()
+    topic = settings.topics.source_for("sms.send")
+    futures = []
+    ticks = int(SECONDS / TICK_S)
+    started_wall, started = time.time(), time.monotonic()
+    try:
+        for tick in range(ticks):
+            for profile_id, rate in targets:
+                for _ in range(int(rate * TICK_S)):
+                    key, value = _event(profile_id)
+                    futures.append(await producer.send(topic, value, key=key))
+            await asyncio.sleep(max(started + (tick + 1) * TICK_S - time.monotonic(), 0))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return started_wall, ticks * int(targets[0][1] * TICK_S)
+
+
+async def _wait_ready(dispatcher: Dispatcher, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while dispatcher.cache is None or not dispatcher.cache.ready.is_set():
+        if time.monotonic() > deadline:
+            raise TimeoutError("dispatcher not ready")
+        await asyncio.sleep(0.05)
+
+
+async def _phase(settings: Settings, ports: tuple[int, int], with_capped: bool) -> dict[str, float]:
+    """One phase: the healthy host at ``HEALTHY_RATE``, and the capped host at
+    ``CAPPED_RATE`` too when ``with_capped``; returns what each sink saw."""
+    await ensure_topics(settings)
+    capped, healthy = (_profile(f"http://127.0.0.1:{port}/hook") for port in ports)
+    box = SecretBox(settings.master_key_bytes())
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for profile in (capped, healthy):
+            await producer.send_and_wait(
+                settings.topics.profiles,
+                seal_secrets(profile, box.seal).model_dump_json().encode(),
+                key=profile.id.encode(),
+            )
+    finally:
+        await producer.stop()
+    targets = [(healthy.id, HEALTHY_RATE)]
+    if with_capped:
+        targets.append((capped.id, CAPPED_RATE))
+    dispatcher = Dispatcher(settings)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await _wait_ready(dispatcher)
+        async with aiohttp.ClientSession() as session:
+            before = (await _stats(session, ports[1], counts=True))["ok"]
+            started, offered = await _produce_paced(settings, targets)
+            ended = time.time()
+            deadline = time.monotonic() + 60
+            while (await _stats(session, ports[1], counts=True))["ok"] - before < offered:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the healthy host did not get all its callbacks")
+                await asyncio.sleep(0.05)
+            capped_ok, healthy_ok = [(await _stats(session, p))["ok"] for p in ports]
+    finally:
+        dispatcher.request_stop()
+        await asyncio.wait_for(task, 30)
+    window = (started + WARM_S, ended)
+    span = window[1] - window[0]
+    return {
+        "healthy_per_s": sum(1 for t in healthy_ok if window[0] <= t <= window[1]) / span,
+        "healthy_lag_s": max(max(t for t in healthy_ok if t >= started) - ended, 0.0),
+        "capped_per_s": sum(1 for t in capped_ok if window[0] <= t <= window[1]) / span,
+    }
+
+
+async def run(ctx: Context) -> dict[str, float]:
+    configure_logging("console", "warning")
+    ports = (free_port(), free_port())
+    sink = ChildProcess(
+        "aimd-steady-sink",
+        [sys.executable, "-m", "bench.aimd", "sink", str(ports[0]), str(ports[1])],
+        log_path=ctx.workdir / "aimd-steady-sink.log",
+    )
+    sink.start()
+    try:
+        for port in ports:
+            wait_for_port("127.0.0.1", port, 15, sink.alive)
+
+        def settings(name: str) -> Settings:
+            return ctx.settings(
+                topic_prefix=f"bench-steady-{name}-{uuid.uuid4().hex[:6]}.",
+                allow_private_targets=True,
+                retry_schedule="1s,2s,4s,8s,16s," + ",".join(["30s"] * 20),
+                delivery_timeout="5s",
+                consumer_session_timeout="2s",
+            )
+
+        alone = await _phase(settings("alone"), ports, with_capped=False)
+        beside = await _phase(settings("beside"), ports, with_capped=True)
+    finally:
+        sink.stop()
+    capacity = CAP / SERVICE_S
+    print(
+        f"aimd steady: healthy host offered {HEALTHY_RATE}/s: {alone['healthy_per_s']:,.0f}/s "
+        f"alone, {beside['healthy_per_s']:,.0f}/s beside a host offered {CAPPED_RATE}/s "
+        f"(capacity {capacity:.0f}/s), which delivered {beside['capped_per_s']:,.0f}/s"
+    )
+    return {
+        "aimd_steady_healthy_offered_per_s": float(HEALTHY_RATE),
+        "aimd_steady_healthy_alone_per_s": round(alone["healthy_per_s"], 1),
+        "aimd_steady_healthy_beside_per_s": round(beside["healthy_per_s"], 1),
+        "aimd_steady_healthy_kept_share": round(
+            beside["healthy_per_s"] / alone["healthy_per_s"], 3
+        ),
+        "aimd_steady_healthy_lag_alone_s": round(alone["healthy_lag_s"], 2),
+        "aimd_steady_healthy_lag_beside_s": round(beside["healthy_lag_s"], 2),
+        "aimd_steady_capped_offered_per_s": float(CAPPED_RATE),
+        "aimd_steady_capped_per_s": round(beside["capped_per_s"], 1),
+        "aimd_steady_capped_share_of_capacity": round(beside["capped_per_s"] / capacity, 3),
+    }
