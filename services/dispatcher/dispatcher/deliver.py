@@ -9,13 +9,11 @@ exceptions: the retry decision is the pure ``callbacks.retry.decide``.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from callbacks.durations import parse_duration
 from callbacks.logging import get_logger
@@ -31,10 +29,10 @@ from dispatcher.batching import TopicBatcher
 from dispatcher.jobs import Job, RetryLanes, park
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache, TokenError
+from dispatcher.outcome_record import outcome_record
 from dispatcher.protection import EndpointGuard, Rejected
 from dispatcher.rendering import (
     delivery_id_for,
-    event_channel,
     host_key,
     render,
     skip_reason,
@@ -321,29 +319,18 @@ class Deliverer:
                     reason=reason,
                 )
         self._metrics.by_outcome[status].inc()
-        # The fields of ``Outcome`` (contract §6), serialised directly: this runs once
-        # per attempt and a model round trip costs more than the rest of the record.
-        outcome: dict[str, Any] = {
-            "attempt_id": os.urandom(16).hex(),
-            "delivery_id": delivery_id,
-            "event_id": event.event_id,
-            "account_id": event.account_id,
-            "profile_id": profile.id,
-            "channel": event_channel(event),
-            "event": event.event,
-            "attempt": job.attempt,
-            "status": status,
-            "final": final,
-            "http_status": result.status,
-            "error": result.error,
-            "latency_ms": round(result.latency_ms, 3),
-            "attempted_at": attempted_at,
-            "source_topic": job.source.topic,
-            "source_partition": job.source.partition,
-            "source_offset": job.source.offset,
-        }
+        record = outcome_record(
+            job,
+            event,
+            profile_id=profile.id,
+            delivery_id=delivery_id,
+            status=status,
+            final=final,
+            result=result,
+            attempted_at=attempted_at,
+        )
         partition = await self._partition(self._outcomes.topic, job.source.partition)
-        acks.append(self._outcomes.send(partition, delivery_id.encode(), orjson.dumps(outcome)))
+        acks.append(self._outcomes.send(partition, delivery_id.encode(), record))
         return acks
 
     async def _retry(
