@@ -145,6 +145,37 @@ def _event(profile_id: str) -> tuple[bytes, bytes]:
     return message_id.encode(), orjson.dumps(value)
 
 
+async def publish_profiles(settings: Settings, ports: tuple[int, int]) -> list[ProfileRecord]:
+    """Create the topics and publish one profile per sink port (capped, healthy)."""
+    await ensure_topics(settings)
+    profiles = [_profile(f"http://127.0.0.1:{port}/hook") for port in ports]
+    box = SecretBox(settings.master_key_bytes())
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for profile in profiles:
+            await producer.send_and_wait(
+                settings.topics.profiles,
+                seal_secrets(profile, box.seal).model_dump_json().encode(),
+                key=profile.id.encode(),
+            )
+    finally:
+        await producer.stop()
+    return profiles
+
+
+def bench_settings(ctx: Context, name: str, **overrides: object) -> Settings:
+    """Settings of one phase: its own topics, a fast retry schedule, loopback allowed."""
+    return ctx.settings(
+        topic_prefix=f"bench-{name}-{uuid.uuid4().hex[:6]}.",
+        allow_private_targets=True,
+        retry_schedule="1s,2s,4s,8s,16s," + ",".join(["30s"] * 20),
+        delivery_timeout="5s",
+        consumer_session_timeout="2s",
+        **overrides,
+    )
+
+
 async def _stats(
     session: aiohttp.ClientSession, port: int, *, counts: bool = False
 ) -> dict[str, Any]:
@@ -167,18 +198,10 @@ async def _phase(
 ) -> tuple[dict[str, Any], dict[str, Any], Samples]:
     """Deliver ``counts`` events to (capped, healthy); return both sinks' stats and the
     dispatcher's samples."""
-    await ensure_topics(settings)
-    profiles = [_profile(f"http://127.0.0.1:{port}/hook") for port in ports]
-    box = SecretBox(settings.master_key_bytes())
+    profiles = await publish_profiles(settings, ports)
     producer = make_producer(settings)
     await producer.start()
     try:
-        for profile in profiles:
-            await producer.send_and_wait(
-                settings.topics.profiles,
-                seal_secrets(profile, box.seal).model_dump_json().encode(),
-                key=profile.id.encode(),
-            )
         topic = settings.topics.source_for("sms.send")
         futures = []
         for i in range(max(counts)):
@@ -257,14 +280,7 @@ async def run(ctx: Context) -> dict[str, float]:
             wait_for_port("127.0.0.1", port, 15, sink.alive)
 
         def settings(name: str, ceiling: int = 64) -> Settings:
-            return ctx.settings(
-                topic_prefix=f"bench-aimd-{name}-{uuid.uuid4().hex[:6]}.",
-                allow_private_targets=True,
-                retry_schedule="1s,2s,4s,8s,16s," + ",".join(["30s"] * 20),
-                delivery_timeout="5s",
-                consumer_session_timeout="2s",
-                max_concurrency_per_host=ceiling,
-            )
+            return bench_settings(ctx, f"aimd-{name}", max_concurrency_per_host=ceiling)
 
         # The oracle: a fixed cap of exactly CAP, what a perfect static setting achieves.
         oracle, _, _ = await _phase(settings("oracle", CAP), ports, (ORACLE_EVENTS, 0))

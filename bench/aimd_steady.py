@@ -23,18 +23,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import uuid
 
 import aiohttp
 from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
-from callbacks.kafka import ensure_topics, make_producer
+from callbacks.kafka import make_producer
 from callbacks.logging import configure_logging
-from callbacks.models.profiles import seal_secrets
-from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
 from dispatcher import Dispatcher
 
-from bench.aimd import CAP, SERVICE_S, _event, _profile, _stats
+from bench.aimd import CAP, SERVICE_S, _event, _stats, bench_settings, publish_profiles
 from bench.context import Context
 
 HEALTHY_RATE = 1000
@@ -77,20 +74,7 @@ async def _wait_ready(dispatcher: Dispatcher, timeout_s: float = 30) -> None:
 async def _phase(settings: Settings, ports: tuple[int, int], with_capped: bool) -> dict[str, float]:
     """One phase: the healthy host at ``HEALTHY_RATE``, and the capped host at
     ``CAPPED_RATE`` too when ``with_capped``; returns what each sink saw."""
-    await ensure_topics(settings)
-    capped, healthy = (_profile(f"http://127.0.0.1:{port}/hook") for port in ports)
-    box = SecretBox(settings.master_key_bytes())
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        for profile in (capped, healthy):
-            await producer.send_and_wait(
-                settings.topics.profiles,
-                seal_secrets(profile, box.seal).model_dump_json().encode(),
-                key=profile.id.encode(),
-            )
-    finally:
-        await producer.stop()
+    capped, healthy = await publish_profiles(settings, ports)
     targets = [(healthy.id, HEALTHY_RATE)]
     if with_capped:
         targets.append((capped.id, CAPPED_RATE))
@@ -133,17 +117,8 @@ async def run(ctx: Context) -> dict[str, float]:
         for port in ports:
             wait_for_port("127.0.0.1", port, 15, sink.alive)
 
-        def settings(name: str) -> Settings:
-            return ctx.settings(
-                topic_prefix=f"bench-steady-{name}-{uuid.uuid4().hex[:6]}.",
-                allow_private_targets=True,
-                retry_schedule="1s,2s,4s,8s,16s," + ",".join(["30s"] * 20),
-                delivery_timeout="5s",
-                consumer_session_timeout="2s",
-            )
-
-        alone = await _phase(settings("alone"), ports, with_capped=False)
-        beside = await _phase(settings("beside"), ports, with_capped=True)
+        alone = await _phase(bench_settings(ctx, "steady-alone"), ports, with_capped=False)
+        beside = await _phase(bench_settings(ctx, "steady-beside"), ports, with_capped=True)
     finally:
         sink.stop()
     capacity = CAP / SERVICE_S
