@@ -266,18 +266,29 @@ def _at(series: list[tuple[float, float]], when: float) -> float:
     return next((v for t, v in reversed(series) if t <= when), 0.0)
 
 
-async def run(ctx: Context) -> dict[str, float]:
-    configure_logging("console", "warning")  # one line per callback would drown the figures
+def start_sinks(ctx: Context, name: str) -> tuple[ChildProcess, tuple[int, int]]:
+    """The sink process (capped and healthy endpoints) on two free ports, listening;
+    the caller stops it."""
     ports = (free_port(), free_port())
     sink = ChildProcess(
-        "aimd-sink",
+        name,
         [sys.executable, "-m", "bench.aimd", "sink", str(ports[0]), str(ports[1])],
-        log_path=ctx.workdir / "aimd-sink.log",
+        log_path=ctx.workdir / f"{name}.log",
     )
     sink.start()
     try:
         for port in ports:
             wait_for_port("127.0.0.1", port, 15, sink.alive)
+    except BaseException:
+        sink.stop()
+        raise
+    return sink, ports
+
+
+async def run(ctx: Context) -> dict[str, float]:
+    configure_logging("console", "warning")  # one line per callback would drown the figures
+    sink, ports = start_sinks(ctx, "aimd-sink")
+    try:
 
         def settings(name: str, ceiling: int = 64) -> Settings:
             return bench_settings(ctx, f"aimd-{name}", max_concurrency_per_host=ceiling)

@@ -21,17 +21,23 @@ delivered rate over the window as a share of its capacity.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 
 import aiohttp
-from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
 from callbacks.kafka import make_producer
 from callbacks.logging import configure_logging
 from callbacks.settings import Settings
 from dispatcher import Dispatcher
 
-from bench.aimd import CAP, SERVICE_S, _event, _stats, bench_settings, publish_profiles
+from bench.aimd import (
+    CAP,
+    SERVICE_S,
+    _event,
+    _stats,
+    bench_settings,
+    publish_profiles,
+    start_sinks,
+)
 from bench.context import Context
 
 HEALTHY_RATE = 1000
@@ -106,17 +112,8 @@ async def _phase(settings: Settings, ports: tuple[int, int], with_capped: bool) 
 
 async def run(ctx: Context) -> dict[str, float]:
     configure_logging("console", "warning")
-    ports = (free_port(), free_port())
-    sink = ChildProcess(
-        "aimd-steady-sink",
-        [sys.executable, "-m", "bench.aimd", "sink", str(ports[0]), str(ports[1])],
-        log_path=ctx.workdir / "aimd-steady-sink.log",
-    )
-    sink.start()
+    sink, ports = start_sinks(ctx, "aimd-steady-sink")
     try:
-        for port in ports:
-            wait_for_port("127.0.0.1", port, 15, sink.alive)
-
         alone = await _phase(bench_settings(ctx, "steady-alone"), ports, with_capped=False)
         beside = await _phase(bench_settings(ctx, "steady-beside"), ports, with_capped=True)
     finally:
