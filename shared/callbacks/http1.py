@@ -91,7 +91,6 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = False  # any byte of a response arrived (a retry would be unsafe)
         self.closed = False
         self.idle_since = 0.0
-        self.requests = 0
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -159,7 +158,6 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, payload: bytes) -> Response:
         """Write one request and wait for its response."""
         assert self.transport is not None
-        self.requests += 1
         self.got_bytes = False
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)

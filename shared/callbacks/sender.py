@@ -114,9 +114,13 @@ def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
 
 def literal_ip_refusal(url: str, allow_private_targets: bool) -> str | None:
     """Why an IP-literal URL host is refused (names are checked by the resolver)."""
+    return _host_refusal(urlsplit(url).hostname or "", allow_private_targets)
+
+
+def _host_refusal(host: str, allow_private_targets: bool) -> str | None:
     if allow_private_targets:
         return None
-    address = _ip_literal(urlsplit(url).hostname or "")
+    address = _ip_literal(host)
     return None if address is None else forbidden_reason(address)
 
 
@@ -216,7 +220,7 @@ class Sender:
             return AttemptResult(None, (), b"", 0.0, f"invalid url: {exc}", "invalid_request")
         connect_to: Callable[[], Awaitable[list[str]]] | None = None
         if literal:
-            refusal = literal_ip_refusal(url, self.allow_private_targets)
+            refusal = _host_refusal(origin.host, self.allow_private_targets)
             if refusal is not None:
                 error = f"target {origin.host} refused: {refusal}"
                 return AttemptResult(None, (), b"", 0.0, error, "forbidden_target")
