@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable
 
 import pydantic
@@ -142,3 +143,16 @@ class ProfileCache:
             log.warning("profile_record_unreadable", profile_id=profile_id, reason=reason)
             return
         self._profiles[profile_id] = profile
+
+
+def freeze_heap() -> None:
+    """Take what start-up loaded (the profile cache above all) out of the collector's view.
+
+    Measured: with 10,000 cached profiles (~200k objects) a full collection pauses the
+    event loop ~70 ms on an idle machine and 150-250 ms on a loaded one, which set the
+    p99 of event → callback latency. Objects alive now live for the process anyway;
+    ``gc.freeze`` moves them to the permanent generation, so later full collections only
+    walk what was allocated since. Collect first so no garbage is frozen with them.
+    """
+    gc.collect()
+    gc.freeze()

@@ -5,18 +5,18 @@ with the range assignor so partition *i* of each lands on the same member
 (co-partitioned by message). Each record becomes a task; offsets are committed only up
 to the first unfinished record of a partition (at-least-once), periodically and on
 revoke and shutdown. Fetching pauses while too many records are in flight (bounded
-memory). A retry topic's head is the next one due: a record not yet due is sought back
-to and its partition paused until then, which never blocks any other partition.
+memory). A retry topic's head is the next one due: from the first record not yet due,
+its partition is held and paused until then (``dispatcher.pacing``), which never
+blocks any other partition.
 
 ``run()`` serves until ``request_stop()``; ``run(until_idle=True)`` returns once every
-assigned partition is at its end and nothing is in flight (tests, benchmarks).
+assigned partition is at its end and nothing is in flight or held (tests, benchmarks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections.abc import Awaitable
 from contextlib import AsyncExitStack
@@ -40,7 +40,7 @@ from dispatcher.jobs import Job, SourcePosition, job_from_record
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache
 from dispatcher.pacing import Pacing
-from dispatcher.profiles import ProfileCache
+from dispatcher.profiles import ProfileCache, freeze_heap
 from dispatcher.progress import OffsetTracker, PartitionProgress
 from dispatcher.protection import EndpointGuard
 from dispatcher.redeliver import EventFetcher, RedeliverError, parse_request
@@ -50,19 +50,6 @@ log = get_logger("dispatcher")
 POLL_TIMEOUT_MS = 50
 MAX_POLL_RECORDS = 1000
 RESUME_BELOW = 0.8  # resume fetching when in-flight drops under this share of the bound
-
-
-def _freeze_heap() -> None:
-    """Take what start-up loaded (the profile cache above all) out of the collector's view.
-
-    Measured: with 10,000 cached profiles (~200k objects) a full collection pauses the
-    event loop ~70 ms on an idle machine and 150-250 ms on a loaded one, which set the
-    p99 of event → callback latency. Objects alive now live for the process anyway;
-    ``gc.freeze`` moves them to the permanent generation, so later full collections only
-    walk what was allocated since. Collect first so no garbage is frozen with them.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -161,7 +148,7 @@ class Dispatcher:
             )
             await cache.wait_ready()
             if self.settle_heap:
-                _freeze_heap()
+                freeze_heap()
             consumer = make_consumer(
                 settings,
                 group_id=self._group,
@@ -217,15 +204,18 @@ class Dispatcher:
                     timeout_ms=POLL_TIMEOUT_MS, max_records=max(limit - self._tracker.in_flight, 1)
                 )
             now_ms = int(time.time() * 1000)
-            for tp, fetched in batch.items():
+            for tp, records in batch.items():
                 delay = self._retry_delay.get(tp.topic)
-                records = fetched
-                if delay is not None:
-                    records = self._pacing.due_prefix(consumer, tp, fetched, delay, now_ms)
-                for record in records:
-                    self._start(tp, record)
-                if records:
-                    self._consumed_counter(tp.topic).inc(len(records))
+                if delay is None:
+                    self._start_all(tp, records)
+                else:  # a retry partition: what is due now; the rest is held
+                    self._start_all(
+                        tp, self._pacing.due_prefix(consumer, tp, records, delay, now_ms)
+                    )
+            if not self._pacing.flow_paused:
+                room = limit - self._tracker.in_flight
+                for tp, due in self._pacing.take_due(consumer, now_ms, room):
+                    self._start_all(tp, due)
             self.metrics.in_flight.set(self._tracker.in_flight)  # per batch, not per record
             if time.monotonic() - last_commit >= interval:
                 last_commit = time.monotonic()
@@ -246,6 +236,12 @@ class Dispatcher:
             counter = self.metrics.consumed.labels(topic=topic.removeprefix(self._prefix))
             self._consumed[topic] = counter
         return counter
+
+    def _start_all(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            self._start(tp, record)
+        if records:
+            self._consumed_counter(tp.topic).inc(len(records))
 
     def _start(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         assert self._deliverer is not None

@@ -1,0 +1,104 @@
+"""Retry partitions: records not yet due are held in memory, not read again
+(dispatcher.pacing). The consumer is a recording stand-in: only its pause, resume and
+seek calls matter here."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from dispatcher.jobs import H_DUE_MS
+from dispatcher.pacing import HOLD_MAX, Pacing
+
+TP = TopicPartition("callbacks.retry.5s", 0)
+DELAY_S = 5.0
+NOW_MS = 1_000_000
+
+
+class Consumer:
+    def __init__(self) -> None:
+        self.paused: set[TopicPartition] = set()
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+def record(offset: int, due_ms: int) -> ConsumerRecord[bytes, bytes]:
+    """A parked record of ``TP`` written now, due at ``due_ms``."""
+    return ConsumerRecord(
+        TP.topic, TP.partition, offset, NOW_MS, 0, b"k", b"v", None, 1, 1,
+        [(H_DUE_MS, str(due_ms).encode())],
+    )  # fmt: skip
+
+
+def offsets(records: list[ConsumerRecord[bytes, bytes]]) -> list[int]:
+    return [r.offset for r in records]
+
+
+async def test_records_behind_a_head_not_due_are_held_then_started_without_a_seek() -> None:
+    consumer, pacing = Consumer(), Pacing(lambda: False)
+    fetched = [record(0, NOW_MS), record(1, NOW_MS + 50), record(2, NOW_MS + 50)]
+    assert offsets(pacing.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS)) == [0]
+    assert TP in consumer.paused
+    assert consumer.seeks == []
+    assert pacing.waiting
+    assert list(pacing.take_due(consumer, NOW_MS, room=100)) == []
+
+    await asyncio.sleep(0.08)  # the head's timer fires
+    taken = list(pacing.take_due(consumer, NOW_MS + 60, room=100))
+    assert [(tp, offsets(records)) for tp, records in taken] == [(TP, [1, 2])]
+    assert TP not in consumer.paused
+    assert not pacing.waiting
+    assert consumer.seeks == []
+
+
+async def test_taking_due_records_respects_the_room_left_in_flight() -> None:
+    consumer, pacing = Consumer(), Pacing(lambda: False)
+    fetched = [record(0, NOW_MS + 20), record(1, NOW_MS + 20), record(2, NOW_MS + 20)]
+    assert pacing.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS) == []
+    await asyncio.sleep(0.05)
+    first = list(pacing.take_due(consumer, NOW_MS + 30, room=2))
+    assert [offsets(records) for _, records in first] == [[0, 1]]
+    assert TP in consumer.paused  # one left: still held, in order
+    second = list(pacing.take_due(consumer, NOW_MS + 30, room=5))
+    assert [offsets(records) for _, records in second] == [[2]]
+    assert TP not in consumer.paused
+
+
+async def test_a_later_head_is_held_again_with_its_own_timer() -> None:
+    consumer, pacing = Consumer(), Pacing(lambda: False)
+    fetched = [record(0, NOW_MS + 20), record(1, NOW_MS + 5_000)]
+    pacing.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS)
+    await asyncio.sleep(0.05)
+    taken = list(pacing.take_due(consumer, NOW_MS + 30, room=10))
+    assert [offsets(records) for _, records in taken] == [[0]]
+    assert TP in consumer.paused  # record 1 waits for its own time
+    assert pacing.waiting
+
+
+@pytest.mark.parametrize("extra", [1, 10])
+async def test_beyond_the_hold_bound_the_partition_seeks_back(extra: int) -> None:
+    consumer, pacing = Consumer(), Pacing(lambda: False)
+    fetched = [record(i, NOW_MS + 1_000) for i in range(HOLD_MAX + extra)]
+    assert pacing.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS) == []
+    assert consumer.seeks == [(TP, HOLD_MAX)]
+
+
+async def test_revoked_partitions_drop_what_they_held() -> None:
+    consumer, pacing = Consumer(), Pacing(lambda: False)
+    pacing.due_prefix(consumer, TP, [record(0, NOW_MS + 20)], DELAY_S, NOW_MS)
+    pacing.forget({TP})
+    await asyncio.sleep(0.05)
+    assert list(pacing.take_due(consumer, NOW_MS + 30, room=10)) == []
+    assert not pacing.waiting
