@@ -82,6 +82,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
+        self._on_answer: Callable[[int], None] | None = None
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
         self._body_size = 0
@@ -155,10 +156,14 @@ class _Connection(asyncio.Protocol):
         self._finish(keep_alive=self._keep_alive)
 
     # -- requests ------------------------------------------------------------------------
-    async def exchange(self, payload: bytes) -> Response:
-        """Write one request and wait for its response."""
+    async def exchange(
+        self, payload: bytes, on_answer: Callable[[int], None] | None = None
+    ) -> Response:
+        """Write one request and wait for its response (``Pool.request`` on
+        ``on_answer``)."""
         assert self.transport is not None
         self.got_bytes = False
+        self._on_answer = on_answer
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)
         return await self._waiter
@@ -175,7 +180,11 @@ class _Connection(asyncio.Protocol):
         except zlib.error as exc:
             waiter.set_exception(ProtocolError(f"undecodable response body: {exc}"))
             return
-        waiter.set_result(Response(self._parser.get_status_code(), tuple(self._headers), body))
+        status = self._parser.get_status_code()
+        waiter.set_result(Response(status, tuple(self._headers), body))
+        on_answer, self._on_answer = self._on_answer, None
+        if on_answer is not None:
+            on_answer(status)
 
     def time_out(self) -> None:
         self._fail(TimeoutError())
@@ -282,6 +291,7 @@ class Pool:
         *,
         connect_to: Callable[[], Awaitable[list[str]]] | None,
         timeout_s: float,
+        on_answer: Callable[[int], None] | None = None,
     ) -> Response:
         """Send ``payload`` (from ``serialize``) to ``origin`` and return the response;
         raises TimeoutError when it takes longer than ``timeout_s`` in all.
@@ -291,20 +301,25 @@ class Pool:
         is (an IP literal). A kept-alive connection that the server closed before
         answering anything is replaced once by a fresh one, as browsers do: the request
         never reached an application on it.
+
+        ``on_answer(status)`` is called as soon as a whole response is parsed, in the
+        loop turn that read it, before the caller wakes (a turn later): the dispatcher
+        hands the host's slot on from there, so the next request leaves a loop turn
+        sooner. It must not raise.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         conn = self._take_idle(origin)
         if conn is not None:
             try:
-                return await self._exchange(loop, conn, payload, deadline)
+                return await self._exchange(loop, conn, payload, deadline, on_answer)
             except ProtocolError:
                 if conn.got_bytes:
                     raise
         async with asyncio.timeout_at(deadline):
             addresses = [origin.host] if connect_to is None else await connect_to()
             conn = await self._connect(origin, addresses)
-        return await self._exchange(loop, conn, payload, deadline)
+        return await self._exchange(loop, conn, payload, deadline, on_answer)
 
     async def _exchange(
         self,
@@ -312,12 +327,13 @@ class Pool:
         conn: _Connection,
         payload: bytes,
         deadline: float,
+        on_answer: Callable[[int], None] | None,
     ) -> Response:
         # One timer handle rather than ``asyncio.timeout``: this runs once per callback,
         # and the timer only has to fail the one future the exchange waits on.
         timer = loop.call_at(deadline, conn.time_out)
         try:
-            response = await conn.exchange(payload)
+            response = await conn.exchange(payload, on_answer)
         except BaseException:
             conn.close()  # mid-exchange (timeout, cancel, error): the socket is unusable
             raise

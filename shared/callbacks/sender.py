@@ -172,14 +172,21 @@ class Sender:
         self._pool.close()
 
     async def send(
-        self, request: DeliveryRequest, *, timeout_s: float | None = None
+        self,
+        request: DeliveryRequest,
+        *,
+        timeout_s: float | None = None,
+        on_answer: Callable[[int], None] | None = None,
     ) -> AttemptResult:
+        """Make the request. ``on_answer(status)`` runs as soon as an HTTP answer is
+        parsed, a loop turn before this returns (``http1.Pool.request``)."""
         return await self._call(
             request.method,
             request.url,
             headers=list(request.headers),
             body=request.body,
             timeout_s=timeout_s,
+            on_answer=on_answer,
         )
 
     async def post_form(
@@ -208,6 +215,7 @@ class Sender:
         headers: list[tuple[str, str]],
         body: bytes | None,
         timeout_s: float | None = None,
+        on_answer: Callable[[int], None] | None = None,
     ) -> AttemptResult:
         started = time.perf_counter()
 
@@ -236,6 +244,7 @@ class Sender:
                 payload,
                 connect_to=connect_to,
                 timeout_s=self.timeout_s if timeout_s is None else timeout_s,
+                on_answer=on_answer,
             )
         except TimeoutError:
             return AttemptResult(None, (), b"", elapsed(), "timeout", "timeout")

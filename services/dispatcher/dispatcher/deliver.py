@@ -32,6 +32,7 @@ from dispatcher.oauth import TokenCache, TokenError
 from dispatcher.outcome_record import outcome_record
 from dispatcher.protection import EndpointGuard, Rejected
 from dispatcher.rendering import (
+    LazyVariables,
     delivery_id_for,
     host_key,
     render,
@@ -45,24 +46,6 @@ log = get_logger("dispatcher.deliver")
 _FINAL_KINDS = frozenset({"forbidden_target", "invalid_request"})
 # Results that say nothing about the host's health (the call never reached it).
 _NOT_HOST_KINDS = frozenset({"forbidden_target", "invalid_request"})
-
-
-class _Variables:
-    """An attempt's template variables, built on first use: a callback parked because
-    its host is busy (``host_busy``) is never rendered, so it never needs them."""
-
-    __slots__ = ("_attempt", "_event", "_profile", "_value")
-
-    def __init__(self, event: Event, profile: ProfileRecord, attempt: int) -> None:
-        self._event, self._profile, self._attempt = event, profile, attempt
-        self._value: dict[str, Any] | None = None
-
-    def get(self) -> dict[str, Any]:
-        if self._value is None:
-            self._value = variables_for_profile(
-                self._event, self._profile, attempt=self._attempt, is_test=False
-            )
-        return self._value
 
 
 class Deliverer:
@@ -164,7 +147,7 @@ class Deliverer:
                 attempted_at=attempted_at,
                 result=result,
             )
-        lazy = variables if variables is not None else _Variables(event, profile, job.attempt)
+        lazy = variables if variables is not None else LazyVariables(event, profile, job.attempt)
         result = await self._send(profile, lazy, delivery_id)
         is_oauth = profile.authentication.type == "oauth2_client_credentials"
         if result.status == 401 and is_oauth:
@@ -183,40 +166,49 @@ class Deliverer:
     async def _send(
         self,
         profile: ProfileRecord,
-        variables: dict[str, Any] | _Variables,
+        variables: dict[str, Any] | LazyVariables,
         delivery_id: str,
     ) -> AttemptResult:
         # The slot first, then the request: a callback parked because its host is busy
         # costs no render or signature, and one that waited is stamped when it leaves.
         # (Variables stand in the path and query only, so the profile's url names the host.)
         host = host_key(profile.url)
+        guard = self._guard
         try:
-            probe = await self._guard.acquire(host)
+            probe = await guard.acquire(host)
         except Rejected as exc:
             return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
+        answered = False
+        started = 0.0
+
+        def on_answer(status: int) -> None:
+            # The host answered: its slot goes on in this loop turn, not the next one
+            # (a throttled host's slot cycle is its latency plus our loop turns). A 429
+            # is from a live host asking us to slow down: the adaptive limit and
+            # Retry-After handle it; opening the breaker would stop it for a while.
+            nonlocal answered
+            answered = True
+            guard.release(host, probe)
+            latency_s = time.perf_counter() - started
+            guard.record(host, status < 500, status=status, latency_s=latency_s)
+
         try:
             try:
-                values = variables.get() if isinstance(variables, _Variables) else variables
+                values = variables.get() if isinstance(variables, LazyVariables) else variables
                 request = await self._build(profile, values, delivery_id)
             except RequestBuildError as exc:
                 error = f"render: {exc.reason}"
                 return AttemptResult(None, (), b"", 0.0, error, "render_error")
             except TokenError as exc:
                 return AttemptResult(exc.status, (), b"", 0.0, exc.reason, "oauth_token")
-            result = await self._sender.send(request)
+            started = time.perf_counter()
+            result = await self._sender.send(request, on_answer=on_answer)
         finally:
-            self._guard.release(host, probe)
-        if result.error_kind not in _NOT_HOST_KINDS:
-            # A 429 comes from a live host asking us to slow down: the adaptive limit
-            # and Retry-After handle it; opening the breaker would stop it for a while.
-            alive = result.status is not None and result.status < 500
-            self._guard.record(
-                host,
-                alive,
-                status=result.status,
-                timed_out=result.error_kind == "timeout",
-                latency_s=result.latency_ms / 1000.0,
-            )
+            if not answered:
+                guard.release(host, probe)
+        if not answered and result.error_kind not in _NOT_HOST_KINDS:  # no answer
+            timed_out = result.error_kind == "timeout"
+            guard.record(host, False, timed_out=timed_out, latency_s=result.latency_ms / 1000)
         self._metrics.duration.observe(result.latency_ms / 1000.0)
         return result
 

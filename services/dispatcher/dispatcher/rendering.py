@@ -83,3 +83,21 @@ def host_key(url: str) -> str:
     """The endpoint protection key (host and port) of a profile url."""
     parsed = URL(url, encoded=True)
     return f"{parsed.host}:{parsed.port}"
+
+
+class LazyVariables:
+    """An attempt's template variables, built on first use: a callback parked because
+    its host is busy (``host_busy``) is never rendered, so it never needs them."""
+
+    __slots__ = ("_attempt", "_event", "_profile", "_value")
+
+    def __init__(self, event: Event, profile: ProfileRecord, attempt: int) -> None:
+        self._event, self._profile, self._attempt = event, profile, attempt
+        self._value: dict[str, Any] | None = None
+
+    def get(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = variables_for_profile(
+                self._event, self._profile, attempt=self._attempt, is_test=False
+            )
+        return self._value

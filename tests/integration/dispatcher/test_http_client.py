@@ -262,3 +262,30 @@ async def test_tls_verified_and_unverified(tmp_path: Path) -> None:
     assert refused.error_kind == "connection"
     assert refused.error is not None
     assert "CERTIFICATE_VERIFY_FAILED" in refused.error
+
+
+async def test_on_answer_runs_with_the_status_before_the_caller_wakes() -> None:
+    """The dispatcher hands a host's slot on from ``on_answer``: it must run once per
+    parsed answer, before ``send`` returns, and not at all for a timeout."""
+    calls: list[tuple[int, bool]] = []
+    returned = False
+
+    def on_answer(status: int) -> None:
+        calls.append((status, returned))
+
+    async def silent(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    refused = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n"
+    async with serving(answering(refused)) as (base, _), serving(silent) as (quiet, _):
+        client = sender(timeout_s=0.3)
+        try:
+            result = await client.send(post(f"{base}/hook"), on_answer=on_answer)
+            returned = True
+            assert result.status == 429
+            timed_out = await client.send(post(f"{quiet}/hook"), on_answer=on_answer)
+            assert timed_out.error_kind == "timeout"
+        finally:
+            await client.close()
+    assert calls == [(429, False)]
