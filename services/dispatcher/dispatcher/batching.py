@@ -1,11 +1,14 @@
-"""Records of one topic gathered per partition and produced as one batch per loop turn.
+"""Records of one topic gathered per partition and produced as one batch every few ms.
 
 Why: every attempt writes an outcome record, and ``AIOKafkaProducer.send`` costs ~22 µs
 of CPU per record (partitioner, serialiser, accumulator, one future each) where
 appending to a batch built with ``create_batch`` costs ~5 µs (measured against the local
-broker). Records added during one turn of the event loop share a batch per partition,
-sent at the end of the turn; each caller gets the batch's acknowledgement, so a record
-is still only "done" once the broker has it. A failed batch fails every record in it,
+broker). Records added within ``LINGER_S`` share a batch per partition; each caller gets
+the batch's acknowledgement, so a record is still only "done" once the broker has it.
+The linger matters at moderate rates: a batch per loop turn was one record most of the
+time, and each produce request costs aiokafka hundreds of µs to encode and answer
+(measured: 0.43 → 0.34 of a core for the same 340 callbacks/s). It delays only the
+acknowledgements (so the commits), never a callback. A failed batch fails every record in it,
 which then stays uncommitted and is delivered again after a restart (at-least-once).
 
 The producer queues one batch per partition; ``send_batch`` waits while the previous one
@@ -24,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 _NO_HEADERS: list[tuple[str, bytes]] = []
+LINGER_S = 0.005  # how long a partition's open batch gathers records before it is sent
 
 
 @dataclass
@@ -83,8 +87,8 @@ class TopicBatcher:
         return current
 
     def flush(self, *, everything: bool = False) -> None:
-        """Send the open batches of partitions with none waiting to be queued (at the
-        end of a loop turn); ``everything``: all of them (shutdown)."""
+        """Send the open batches of partitions with none waiting to be queued (``LINGER_S``
+        after the first record); ``everything``: all of them (shutdown)."""
         self._flush_scheduled = False
         for partition in list(self._open):
             if everything or partition not in self._queueing:
@@ -93,7 +97,7 @@ class TopicBatcher:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and self._open:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_later(LINGER_S, self.flush)
 
     async def drain(self) -> None:
         """Send what is open and wait until every batch sent so far is answered
