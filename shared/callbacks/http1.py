@@ -74,11 +74,16 @@ class Origin:
 
 
 class _Connection(asyncio.Protocol):
-    """One socket; at most one request at a time on it (no pipelining)."""
+    """One socket; at most one request at a time on it (no pipelining). It goes back to
+    its pool (``on_free``) as soon as a kept-alive answer is read, before anyone awaits
+    the answer, so ``on_answer`` can already start the next request on it."""
 
-    def __init__(self, origin: Origin, max_body: int) -> None:
+    def __init__(
+        self, origin: Origin, max_body: int, on_free: Callable[[_Connection], None]
+    ) -> None:
         self.origin = origin
         self._max_body = max_body
+        self._on_free = on_free
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
@@ -156,17 +161,17 @@ class _Connection(asyncio.Protocol):
         self._finish(keep_alive=self._keep_alive)
 
     # -- requests ------------------------------------------------------------------------
-    async def exchange(
-        self, payload: bytes, on_answer: Callable[[int], None] | None = None
-    ) -> Response:
-        """Write one request and wait for its response (``Pool.request`` on
+    def start(
+        self, payload: bytes, on_answer: Callable[[int], None] | None
+    ) -> asyncio.Future[Response]:
+        """Write one request; the future is its response (``Pool.start`` on
         ``on_answer``)."""
         assert self.transport is not None
         self.got_bytes = False
         self._on_answer = on_answer
-        self._waiter = asyncio.get_running_loop().create_future()
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)
-        return await self._waiter
+        return waiter
 
     def _finish(self, *, keep_alive: bool) -> None:
         waiter, self._waiter = self._waiter, None
@@ -182,6 +187,8 @@ class _Connection(asyncio.Protocol):
             return
         status = self._parser.get_status_code()
         waiter.set_result(Response(status, tuple(self._headers), body))
+        if keep_alive:
+            self._on_free(self)
         on_answer, self._on_answer = self._on_answer, None
         if on_answer is not None:
             on_answer(status)
@@ -231,6 +238,48 @@ def serialize(
     return head + body if body else head
 
 
+class Exchange:
+    """One request on its way (``Pool.start``): its connection once written, the
+    response future, and one timer handle for the deadline (cheaper than
+    ``asyncio.timeout``: it only has to fail that one future)."""
+
+    __slots__ = ("_response", "_timer", "conn", "deadline", "on_answer", "origin", "payload")
+
+    def __init__(
+        self,
+        origin: Origin,
+        payload: bytes,
+        deadline: float,
+        on_answer: Callable[[int], None] | None,
+    ) -> None:
+        self.origin, self.payload, self.deadline = origin, payload, deadline
+        self.on_answer = on_answer
+        self.conn: _Connection | None = None
+        self._response: asyncio.Future[Response] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def written(self) -> bool:
+        return self._response is not None
+
+    def begin(self, loop: asyncio.AbstractEventLoop, conn: _Connection) -> None:
+        self.conn = conn
+        self._timer = loop.call_at(self.deadline, conn.time_out)
+        self._response = conn.start(self.payload, self.on_answer)
+
+    async def wait(self) -> Response:
+        assert self.conn is not None
+        assert self._response is not None
+        assert self._timer is not None
+        try:
+            return await self._response
+        except BaseException:
+            self.conn.close()  # mid-exchange (timeout, cancel, error): the socket is unusable
+            raise
+        finally:
+            self._timer.cancel()
+
+
 class Pool:
     """Kept-alive connections per origin, most recently used first."""
 
@@ -272,7 +321,7 @@ class Pool:
         for address in addresses:
             try:
                 _transport, conn = await loop.create_connection(
-                    lambda: _Connection(origin, self._max_body),
+                    lambda: _Connection(origin, self._max_body, self._give_back),
                     address,
                     origin.port,
                     ssl=self._tls_context() if origin.tls else None,
@@ -284,6 +333,57 @@ class Pool:
             return conn
         raise error or ConnectionError(f"no address to connect to for {origin.host}")
 
+    def start(
+        self,
+        origin: Origin,
+        payload: bytes,
+        *,
+        timeout_s: float,
+        on_answer: Callable[[int], None] | None = None,
+    ) -> Exchange:
+        """Begin sending ``payload`` (from ``serialize``) to ``origin``: written before
+        this returns if a kept-alive connection is idle (``Exchange.written``), else by
+        ``finish``, which connects first. ``timeout_s`` counts from now.
+
+        ``on_answer(status)`` is called as soon as a whole response is parsed, in the
+        loop turn that read it, before the caller wakes (a turn later): the dispatcher
+        hands the host's slot on from there, and may start the next request on this
+        very connection. It must not raise.
+        """
+        loop = asyncio.get_running_loop()
+        exchange = Exchange(origin, payload, loop.time() + timeout_s, on_answer)
+        conn = self._take_idle(origin)
+        if conn is not None:
+            exchange.begin(loop, conn)
+        return exchange
+
+    async def finish(
+        self,
+        exchange: Exchange,
+        *,
+        connect_to: Callable[[], Awaitable[list[str]]] | None,
+    ) -> Response:
+        """The response to a started exchange; raises TimeoutError past its deadline.
+
+        ``connect_to`` gives the addresses a new connection may use, in order (asked only
+        when no kept-alive connection was free); None means the host in the origin as it
+        is (an IP literal). A kept-alive connection that the server closed before
+        answering anything is replaced once by a fresh one, as browsers do: the request
+        never reached an application on it.
+        """
+        if exchange.conn is not None:
+            try:
+                return await exchange.wait()
+            except ProtocolError:
+                if exchange.conn.got_bytes:
+                    raise
+        origin = exchange.origin
+        async with asyncio.timeout_at(exchange.deadline):
+            addresses = [origin.host] if connect_to is None else await connect_to()
+            conn = await self._connect(origin, addresses)
+        exchange.begin(asyncio.get_running_loop(), conn)
+        return await exchange.wait()
+
     async def request(
         self,
         origin: Origin,
@@ -293,54 +393,9 @@ class Pool:
         timeout_s: float,
         on_answer: Callable[[int], None] | None = None,
     ) -> Response:
-        """Send ``payload`` (from ``serialize``) to ``origin`` and return the response;
-        raises TimeoutError when it takes longer than ``timeout_s`` in all.
-
-        ``connect_to`` gives the addresses a new connection may use, in order (asked only
-        when no kept-alive connection is free); None means the host in ``origin`` as it
-        is (an IP literal). A kept-alive connection that the server closed before
-        answering anything is replaced once by a fresh one, as browsers do: the request
-        never reached an application on it.
-
-        ``on_answer(status)`` is called as soon as a whole response is parsed, in the
-        loop turn that read it, before the caller wakes (a turn later): the dispatcher
-        hands the host's slot on from there, so the next request leaves a loop turn
-        sooner. It must not raise.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        conn = self._take_idle(origin)
-        if conn is not None:
-            try:
-                return await self._exchange(loop, conn, payload, deadline, on_answer)
-            except ProtocolError:
-                if conn.got_bytes:
-                    raise
-        async with asyncio.timeout_at(deadline):
-            addresses = [origin.host] if connect_to is None else await connect_to()
-            conn = await self._connect(origin, addresses)
-        return await self._exchange(loop, conn, payload, deadline, on_answer)
-
-    async def _exchange(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        conn: _Connection,
-        payload: bytes,
-        deadline: float,
-        on_answer: Callable[[int], None] | None,
-    ) -> Response:
-        # One timer handle rather than ``asyncio.timeout``: this runs once per callback,
-        # and the timer only has to fail the one future the exchange waits on.
-        timer = loop.call_at(deadline, conn.time_out)
-        try:
-            response = await conn.exchange(payload, on_answer)
-        except BaseException:
-            conn.close()  # mid-exchange (timeout, cancel, error): the socket is unusable
-            raise
-        finally:
-            timer.cancel()
-        self._give_back(conn)
-        return response
+        """``start`` and ``finish`` in one."""
+        exchange = self.start(origin, payload, timeout_s=timeout_s, on_answer=on_answer)
+        return await self.finish(exchange, connect_to=connect_to)
 
     def close(self) -> None:
         self._closed = True

@@ -23,7 +23,7 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 
 import orjson
 
-from callbacks.http1 import Origin, Pool, ProtocolError, serialize
+from callbacks.http1 import Exchange, Origin, Pool, ProtocolError, serialize
 from callbacks.request import DeliveryRequest
 from callbacks.retry import parse_retry_after
 from callbacks.ssrf import forbidden_reason
@@ -179,8 +179,19 @@ class Sender:
         on_answer: Callable[[int], None] | None = None,
     ) -> AttemptResult:
         """Make the request. ``on_answer(status)`` runs as soon as an HTTP answer is
-        parsed, a loop turn before this returns (``http1.Pool.request``)."""
-        return await self._call(
+        parsed, a loop turn before this returns (``http1.Pool.start``)."""
+        return await self.begin(request, timeout_s=timeout_s, on_answer=on_answer).result()
+
+    def begin(
+        self,
+        request: DeliveryRequest,
+        *,
+        timeout_s: float | None = None,
+        on_answer: Callable[[int], None] | None = None,
+    ) -> Call:
+        """Start the request now: it is written before this returns when a kept-alive
+        connection to its origin is idle (``Call.written``); await ``Call.result()``."""
+        return self._begin(
             request.method,
             request.url,
             headers=list(request.headers),
@@ -205,9 +216,10 @@ class Sender:
         if authorization is not None:
             headers.append(("Authorization", authorization))
         body = urlencode(form).encode()
-        return await self._call("POST", url, headers=headers, body=body, timeout_s=timeout_s)
+        call = self._begin("POST", url, headers=headers, body=body, timeout_s=timeout_s)
+        return await call.result()
 
-    async def _call(
+    def _begin(
         self,
         method: str,
         url: str,
@@ -216,46 +228,73 @@ class Sender:
         body: bytes | None,
         timeout_s: float | None = None,
         on_answer: Callable[[int], None] | None = None,
-    ) -> AttemptResult:
+    ) -> Call:
         started = time.perf_counter()
-
-        def elapsed() -> float:
-            return (time.perf_counter() - started) * 1000.0
-
         try:
             origin, target, literal = split_url(url)
         except (ValueError, UnicodeError) as exc:
-            return AttemptResult(None, (), b"", 0.0, f"invalid url: {exc}", "invalid_request")
+            error = f"invalid url: {exc}"
+            return Call(started, AttemptResult(None, (), b"", 0.0, error, "invalid_request"))
         connect_to: Callable[[], Awaitable[list[str]]] | None = None
         if literal:
             refusal = _host_refusal(origin.host, self.allow_private_targets)
             if refusal is not None:
                 error = f"target {origin.host} refused: {refusal}"
-                return AttemptResult(None, (), b"", 0.0, error, "forbidden_target")
+                return Call(started, AttemptResult(None, (), b"", 0.0, error, "forbidden_target"))
         else:
 
             def connect_to() -> Awaitable[list[str]]:
                 return self._resolver.resolve(origin.host, origin.port)
 
-        payload = serialize(method, origin, target, headers, body)
+        exchange = self._pool.start(
+            origin,
+            serialize(method, origin, target, headers, body),
+            timeout_s=self.timeout_s if timeout_s is None else timeout_s,
+            on_answer=on_answer,
+        )
+        return Call(started, None, self._pool, exchange, connect_to)
+
+
+class Call:
+    """A request under way (``Sender.begin``)."""
+
+    __slots__ = ("_connect_to", "_exchange", "_pool", "_ready", "_started")
+
+    def __init__(
+        self,
+        started: float,
+        ready: AttemptResult | None,
+        pool: Pool | None = None,
+        exchange: Exchange | None = None,
+        connect_to: Callable[[], Awaitable[list[str]]] | None = None,
+    ) -> None:
+        self._started, self._ready = started, ready
+        self._pool, self._exchange, self._connect_to = pool, exchange, connect_to
+
+    @property
+    def written(self) -> bool:
+        """The request is on the wire already (a kept-alive connection was idle)."""
+        return self._exchange is not None and self._exchange.written
+
+    def _elapsed(self) -> float:
+        return (time.perf_counter() - self._started) * 1000.0
+
+    async def result(self) -> AttemptResult:
+        if self._ready is not None:
+            return self._ready  # refused before any I/O
+        assert self._pool is not None
+        assert self._exchange is not None
         try:
-            response = await self._pool.request(
-                origin,
-                payload,
-                connect_to=connect_to,
-                timeout_s=self.timeout_s if timeout_s is None else timeout_s,
-                on_answer=on_answer,
-            )
+            response = await self._pool.finish(self._exchange, connect_to=self._connect_to)
         except TimeoutError:
-            return AttemptResult(None, (), b"", elapsed(), "timeout", "timeout")
+            return AttemptResult(None, (), b"", self._elapsed(), "timeout", "timeout")
         except ForbiddenTarget as exc:
-            return AttemptResult(None, (), b"", elapsed(), str(exc), "forbidden_target")
+            return AttemptResult(None, (), b"", self._elapsed(), str(exc), "forbidden_target")
         except (OSError, ProtocolError) as exc:
             text = str(exc) or type(exc).__name__
-            return AttemptResult(
-                None, (), b"", elapsed(), f"connection error: {text}", "connection"
-            )
-        latency = elapsed()
+            error = f"connection error: {text}"
+            return AttemptResult(None, (), b"", self._elapsed(), error, "connection")
+        latency = self._elapsed()
         status = response.status
         if 200 <= status < 300:
             return AttemptResult(status, response.headers, response.body, latency, None)

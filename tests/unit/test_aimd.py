@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from dispatcher.aimd import Aimd
-from dispatcher.protection import EndpointGuard, EndpointLimitCollector
+from dispatcher.protection import EndpointGuard, EndpointLimitCollector, Rejected
 from prometheus_client import CollectorRegistry
 
 
@@ -126,6 +126,31 @@ async def test_a_cancelled_waiter_gives_its_slot_on() -> None:
     assert second.done()
     assert first.cancelled()
     guard.release("h", False)
+
+
+async def test_a_queued_attempt_starts_in_the_turn_its_slot_is_granted() -> None:
+    """``start`` runs inside the release that grants the slot (the dispatcher sends the
+    request from there), before the waiting task wakes; not while the breaker is open."""
+    guard = EndpointGuard(max_per_host=1, failure_threshold=1, open_s=60)
+    started: list[str] = []
+    await guard.acquire("h")
+    waiter = asyncio.ensure_future(guard.acquire("h", lambda: started.append("w")))
+    await asyncio.sleep(0)
+    guard.release("h", False)
+    guard.record("h", True, status=200, latency_s=0.01)
+    assert started == ["w"]
+    assert not waiter.done()  # the task wakes a loop turn later
+    assert await waiter is False  # not a probe, and no "circuit_open" for a started one
+    guard.release("h", False)
+
+    await guard.acquire("h")
+    late = asyncio.ensure_future(guard.acquire("h", lambda: started.append("late")))
+    await asyncio.sleep(0)
+    guard.release("h", False)
+    guard.record("h", False, status=500)  # opens the breaker before the grant
+    with pytest.raises(Rejected, match="circuit_open"):
+        await late
+    assert started == ["w"]
 
 
 def test_gauge_labels_only_the_busiest_hosts() -> None:

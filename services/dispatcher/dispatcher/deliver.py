@@ -25,12 +25,13 @@ from callbacks.retry import decide
 from callbacks.sender import AttemptResult, Sender
 from callbacks.settings import Settings
 
+from dispatcher.attempt import HostAttempt
 from dispatcher.batching import TopicBatcher
 from dispatcher.jobs import Job, RetryLanes, park
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache, TokenError
 from dispatcher.outcome_record import outcome_record
-from dispatcher.protection import EndpointGuard, Rejected
+from dispatcher.protection import EndpointGuard
 from dispatcher.rendering import (
     LazyVariables,
     delivery_id_for,
@@ -44,8 +45,6 @@ log = get_logger("dispatcher.deliver")
 
 # Errors that no retry can cure: the target itself is refused or unusable.
 _FINAL_KINDS = frozenset({"forbidden_target", "invalid_request"})
-# Results that say nothing about the host's health (the call never reached it).
-_NOT_HOST_KINDS = frozenset({"forbidden_target", "invalid_request"})
 
 
 class Deliverer:
@@ -172,43 +171,29 @@ class Deliverer:
         # The slot first, then the request: a callback parked because its host is busy
         # costs no render or signature, and one that waited is stamped when it leaves.
         # (Variables stand in the path and query only, so the profile's url names the host.)
-        host = host_key(profile.url)
-        guard = self._guard
-        try:
-            probe = await guard.acquire(host)
-        except Rejected as exc:
-            return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
-        answered = False
-        started = 0.0
+        def values() -> dict[str, Any]:
+            return variables.get() if isinstance(variables, LazyVariables) else variables
 
-        def on_answer(status: int) -> None:
-            # The host answered: its slot goes on in this loop turn, not the next one
-            # (a throttled host's slot cycle is its latency plus our loop turns). A 429
-            # is from a live host asking us to slow down: the adaptive limit and
-            # Retry-After handle it; opening the breaker would stop it for a while.
-            nonlocal answered
-            answered = True
-            guard.release(host, probe)
-            latency_s = time.perf_counter() - started
-            guard.record(host, status < 500, status=status, latency_s=latency_s)
-
-        try:
+        def prepare() -> DeliveryRequest | None:  # in the loop turn the slot came free
+            if profile.authentication.type == "oauth2_client_credentials":
+                return None  # its token may need a request first
             try:
-                values = variables.get() if isinstance(variables, LazyVariables) else variables
-                request = await self._build(profile, values, delivery_id)
+                auth = static_auth_header(profile)
+                return render(profile, values(), delivery_id, int(time.time()), auth)
+            except RequestBuildError:
+                return None  # ``build`` meets it again and records it
+
+        async def build() -> DeliveryRequest | AttemptResult:
+            try:
+                return await self._build(profile, values(), delivery_id)
             except RequestBuildError as exc:
                 error = f"render: {exc.reason}"
                 return AttemptResult(None, (), b"", 0.0, error, "render_error")
             except TokenError as exc:
                 return AttemptResult(exc.status, (), b"", 0.0, exc.reason, "oauth_token")
-            started = time.perf_counter()
-            result = await self._sender.send(request, on_answer=on_answer)
-        finally:
-            if not answered:
-                guard.release(host, probe)
-        if not answered and result.error_kind not in _NOT_HOST_KINDS:  # no answer
-            timed_out = result.error_kind == "timeout"
-            guard.record(host, False, timed_out=timed_out, latency_s=result.latency_ms / 1000)
+
+        attempt = HostAttempt(self._guard, self._sender, host_key(profile.url), prepare)
+        result = await attempt.run(build)
         self._metrics.duration.observe(result.latency_ms / 1000.0)
         return result
 

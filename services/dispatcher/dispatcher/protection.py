@@ -47,6 +47,10 @@ ENDPOINT_CONCURRENCY_LIMIT = "callbacks_endpoint_concurrency_limit"
 LIMIT_GAUGE_TOP_HOSTS = 20
 
 
+def _STARTED() -> None:  # noqa: N802 - a marker, see ``_Host.starters``
+    """A waiter's request went out when its slot was granted."""
+
+
 class Rejected(Exception):
     """The attempt was not started; ``reason`` is ``circuit_open`` or ``host_busy``."""
 
@@ -104,6 +108,9 @@ class _Host:
     pace: Pace = field(default_factory=Pace)
     parked: Calendar = field(default_factory=Calendar)  # when parked ones come back
     grant_pending: bool = False  # a freed slot waits for its attempt's result
+    # Waiters that start their request themselves when granted (``acquire``'s
+    # ``start``); a granted one that did stays in here, as ``_STARTED``, until it wakes.
+    starters: dict[asyncio.Future[None], Callable[[], None]] = field(default_factory=dict)
 
 
 class EndpointGuard:
@@ -172,12 +179,18 @@ class EndpointGuard:
         now = self._clock()
         while len(state.waiters) > bound:
             waiter = state.waiters.pop()
+            state.starters.pop(waiter, None)
             if not waiter.done():
                 waiter.set_exception(Rejected("host_busy", self._come_back_in_s(state, now)))
 
-    async def acquire(self, host: str) -> bool:
+    async def acquire(self, host: str, start: Callable[[], None] | None = None) -> bool:
         """Take one of the host's slots for one attempt (``release`` it after); raises
-        Rejected instead. Returns whether this attempt is the half-open probe."""
+        Rejected instead. Returns whether this attempt is the half-open probe.
+
+        ``start``, if given, is called when a queued attempt is granted its slot, in
+        the loop turn that freed it (usually the one that read an answer), so it can
+        send its request then rather than a loop turn later, when this returns. It must
+        not raise. An attempt granted while the breaker is not closed is not started."""
         state = self._host(host)
         now = self._clock()
         if state.breaker.state != "closed" and not state.breaker.admit(now):
@@ -193,6 +206,8 @@ class EndpointGuard:
         if state.active >= allowed or state.waiters:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             state.waiters.append(waiter)
+            if start is not None:
+                state.starters[waiter] = start
             try:
                 await waiter  # ``_grant`` counts the slot as ours before waking us
             except Rejected:
@@ -201,6 +216,7 @@ class EndpointGuard:
                     state.breaker.probing = False
                 raise
             except BaseException:
+                state.starters.pop(waiter, None)
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._free(state)  # granted, then cancelled: hand the slot on
                 elif waiter in state.waiters:  # ``_grant``/``_shed`` may have dropped it
@@ -208,9 +224,11 @@ class EndpointGuard:
                 if probe:
                     state.breaker.probing = False
                 raise
+            started = state.starters.pop(waiter, None) is _STARTED
         else:
             state.active += 1
-        if not probe and state.breaker.state != "closed":
+            started = False
+        if not probe and not started and state.breaker.state != "closed":
             # The breaker opened while this attempt queued: fail fast like the rest.
             self._free(state)
             raise Rejected("circuit_open")
@@ -227,6 +245,13 @@ class EndpointGuard:
             if not waiter.done():
                 state.active += 1
                 waiter.set_result(None)
+                start = state.starters.get(waiter)
+                if start is not None:
+                    if state.breaker.state == "closed":
+                        state.starters[waiter] = _STARTED
+                        start()
+                    else:
+                        del state.starters[waiter]
 
     def _free(self, state: _Host, *, defer: bool = False) -> None:
         state.active -= 1

@@ -1,0 +1,95 @@
+"""One attempt's hold on its endpoint host's slot, from queueing to the answer.
+
+Why a module of its own: a throttled host's every slot cycle is its own latency plus the
+dispatcher's turnaround, and on a busy event loop each loop turn of that turnaround was
+as long as the receiver's own work. So the slot moves on in the same loop turn as the
+answer that freed it: the HTTP client calls ``on_answer`` as soon as it parsed an
+answer, which releases the slot and records the result (a ``429`` cuts the limit before
+the slot is handed on, ``dispatcher.protection``), and the waiter granted that slot
+sends its request right there (``start``) instead of when its task wakes a turn later.
+Attempts that cannot send from there (OAuth2 profiles, whose token may need a request;
+a render error) take the usual path when their task wakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from callbacks.request import DeliveryRequest
+from callbacks.sender import AttemptResult, Call, Sender
+
+from dispatcher.protection import EndpointGuard, Rejected
+
+# Results that say nothing about the host's health (the call never reached it).
+NOT_HOST_KINDS = frozenset({"forbidden_target", "invalid_request"})
+
+
+class HostAttempt:
+    __slots__ = ("_answered", "_call", "_guard", "_host", "_prepare", "_probe", "_sender", "_t0")
+
+    def __init__(
+        self,
+        guard: EndpointGuard,
+        sender: Sender,
+        host: str,
+        prepare: Callable[[], DeliveryRequest | None],
+    ) -> None:
+        """``prepare`` renders the request synchronously for ``start``, or gives None
+        when it cannot (the attempt then builds it when its task wakes)."""
+        self._guard, self._sender, self._host, self._prepare = guard, sender, host, prepare
+        self._answered = False
+        self._probe = False
+        self._t0 = 0.0
+        self._call: Call | None = None
+
+    def _on_answer(self, status: int) -> None:
+        if self._answered:
+            return  # abandoned (cancelled after an early start): the slot is free
+        self._answered = True
+        self._guard.release(self._host, self._probe)
+        latency_s = time.perf_counter() - self._t0
+        # A 429 is a live host asking us to slow down: the adaptive limit and
+        # Retry-After handle it; opening the breaker would stop it for a while.
+        self._guard.record(self._host, status < 500, status=status, latency_s=latency_s)
+
+    def _begin(self, request: DeliveryRequest) -> None:
+        self._t0 = time.perf_counter()
+        self._call = self._sender.begin(request, on_answer=self._on_answer)
+
+    def _start(self) -> None:
+        request = self._prepare()
+        if request is not None:
+            self._begin(request)
+
+    async def run(
+        self, build: Callable[[], Awaitable[DeliveryRequest | AttemptResult]]
+    ) -> AttemptResult:
+        """Take a slot, send (``build`` the request unless it went out already), and
+        give the slot back with the result; a refused slot is a result too."""
+        guard = self._guard
+        try:
+            self._probe = await guard.acquire(self._host, self._start)
+        except Rejected as exc:
+            return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
+        except asyncio.CancelledError:
+            self._answered = True  # the guard freed the slot; an early answer is moot
+            raise
+        try:
+            if self._call is None:
+                built = await build()
+                if isinstance(built, AttemptResult):
+                    return built  # could not be built: nothing was sent
+                self._begin(built)
+            assert self._call is not None
+            result = await self._call.result()
+        finally:
+            unanswered = not self._answered
+            if unanswered:
+                self._answered = True
+                guard.release(self._host, self._probe)
+        if unanswered and result.error_kind not in NOT_HOST_KINDS:  # no HTTP answer
+            timed_out = result.error_kind == "timeout"
+            guard.record(self._host, False, timed_out=timed_out, latency_s=result.latency_ms / 1000)
+        return result
