@@ -102,3 +102,42 @@ async def test_revoked_partitions_drop_what_they_held() -> None:
     await asyncio.sleep(0.05)
     assert list(pacing.take_due(consumer, NOW_MS + 30, room=10)) == []
     assert not pacing.waiting
+
+
+async def test_fetched_records_start_a_chunk_per_loop_turn_and_stop_at_a_revoke() -> None:
+    """The consume loop starts at most START_CHUNK records per loop turn, so answers are
+    read in between; records of a partition revoked meanwhile are left unstarted."""
+    from callbacks.settings import Settings
+    from dispatcher.worker import START_CHUNK, Dispatcher
+
+    dispatcher = Dispatcher(Settings.model_validate({}))
+    turns = 0
+    started: list[tuple[TopicPartition, int]] = []
+
+    def start(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        started.append((tp, record.offset))
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    other = TopicPartition("callbacks.sms.send", 1)
+    consumer = Consumer()
+    dispatcher._start = start  # type: ignore[method-assign]
+    ticker = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)
+    first = [record(i, NOW_MS) for i in range(START_CHUNK * 2 + 3)]
+    await dispatcher._start_in_chunks(consumer, [(TP, first)])  # type: ignore[arg-type]
+    assert [offset for _, offset in started] == list(range(len(first)))
+    assert turns >= 2  # three chunks, a loop turn between each
+
+    started.clear()
+    work = [(other, [record(i, NOW_MS) for i in range(START_CHUNK + 5)]), (TP, first)]
+    await dispatcher._start_in_chunks(consumer, work)  # type: ignore[arg-type]
+    ticker.cancel()
+    # ``other`` is not assigned: its first chunk started, the rest waits to be read
+    # again; TP's records all start.
+    assert [offset for tp, offset in started if tp == other] == list(range(START_CHUNK))
+    assert len([1 for tp, _ in started if tp == TP]) == len(first)

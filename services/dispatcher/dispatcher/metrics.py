@@ -67,6 +67,7 @@ class DispatcherMetrics:
             ["topic"],
             registry=registry,
         )
+        self._consumed_in: dict[str, Counter] = {}
         self.lag = Gauge(
             CONSUMER_LAG,
             "Records behind the partition end, by topic (without prefix).",
@@ -116,3 +117,11 @@ class DispatcherMetrics:
         # callbacks_endpoint_concurrency_limit{host}: read from the guard at scrape time.
         self.endpoint_limits = EndpointLimitCollector()
         registry.register(self.endpoint_limits)
+
+    def consumed_in(self, topic: str, prefix: str) -> Counter:
+        """The consumed-records counter of ``topic`` (resolved once per topic)."""
+        counter = self._consumed_in.get(topic)
+        if counter is None:
+            counter = self.consumed.labels(topic=topic.removeprefix(prefix))
+            self._consumed_in[topic] = counter
+        return counter

@@ -9,6 +9,7 @@ offset (or one past the last finished when none is pending). Pure and synchronou
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka.structs import TopicPartition
@@ -65,6 +66,17 @@ class OffsetTracker:
         if part.pending:
             return part.pending[-1]
         return None if part.next_commit is None else part.next_commit - 1
+
+    def lag_by_topic(
+        self, tps: Iterable[TopicPartition], highwater: Callable[[TopicPartition], int | None]
+    ) -> dict[str, int]:
+        """Records behind each topic's partition ends, past the last one started."""
+        lag: dict[str, int] = {}
+        for tp in tps:
+            end, last = highwater(tp), self.last_started(tp)
+            if end is not None and last is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(end - last - 1, 0)
+        return lag
 
     def commit_points(self, tps: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """Offsets to commit now (only those that moved since the last commit)."""
