@@ -60,6 +60,24 @@ def test_grows_about_one_per_round_trip_of_fast_successes_up_to_the_ceiling() ->
     assert aimd.allowed == 10
 
 
+def test_grows_slowly_within_a_slot_of_the_last_cut_then_at_full_speed() -> None:
+    aimd = Aimd(64, limit=9.0)
+    assert aimd.on_overload(started_at=1.0, now=1.0)  # cut at 9: 4.5
+    for _ in range(40):  # a few round trips back up to within a slot of 9
+        aimd.on_success(0.01, in_flight=9)
+    assert 8.0 <= aimd.limit < 9.0
+    before = aimd.limit
+    for _ in range(9):  # one round trip near 9: an eighth of the usual step
+        aimd.on_success(0.01, in_flight=9)
+    assert aimd.limit - before == pytest.approx(9 / before / 8, rel=0.1)
+    for _ in range(200):
+        aimd.on_success(0.01, in_flight=64)
+    assert aimd.limit > 10.0  # past the old cut: full speed again (the receiver grew)
+    step_from = aimd.limit
+    aimd.on_success(0.01, in_flight=64)
+    assert aimd.limit - step_from == pytest.approx(1 / step_from)
+
+
 def test_slow_successes_and_an_underused_limit_do_not_grow() -> None:
     aimd = Aimd(64, limit=8.0)
     for _ in range(20):

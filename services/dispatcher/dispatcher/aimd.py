@@ -11,6 +11,12 @@ successes and halves on a sign of overload, never below 1 nor above the ceiling
   receiver is queueing: the limit holds.
 - Growth only while the host uses at least half its limit: a host that is not limited by
   us gives no evidence that more would be fine.
+- Cautious near the last overload: once the limit is back within one slot of where it
+  was last cut, it grows ``PLATEAU_FACTOR`` times slower, and at normal speed again
+  once past it (the receiver may have grown). A receiver that takes 8 was cut at 9,
+  came back to 9 in five round trips and was cut again: the limit saw-toothed between
+  4.5 and 9 and averaged about 0.8 of what it takes. Lingering at 8 before probing 9
+  keeps it there most of the time; the cut is still a halving.
 - One halving per round trip: an overload answer to a request that started before the
   last halving, or that comes within one usual round trip of it, is the same congestion
   event and is not counted again (otherwise one burst of 429s would take the limit
@@ -31,6 +37,7 @@ SLOW_FACTOR = 2.0
 FAST_FLOOR_S = 0.05
 EWMA_WEIGHT = 0.1  # of a new 2xx latency in the usual-latency average
 OVERLOAD_STATUSES = frozenset({429, 503})
+PLATEAU_FACTOR = 8.0  # how much slower the limit grows within a slot of its last cut
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Aimd:
     limit: float = 0.0  # 0: start at the ceiling (the old fixed cap, until told otherwise)
     usual_latency_s: float | None = None
     last_decrease: float = float("-inf")
+    cut_from: float = 0.0  # the limit when it was last cut (0: never cut)
 
     def __post_init__(self) -> None:
         if self.limit <= 0:
@@ -66,7 +74,10 @@ class Aimd:
             latency_s if usual is None else usual + EWMA_WEIGHT * (latency_s - usual)
         )
         if fast and in_flight * 2 >= self.allowed:
-            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+            step = 1.0 / self.limit
+            if abs(self.limit - self.cut_from) < 1.0:
+                step /= PLATEAU_FACTOR
+            self.limit = min(float(self.ceiling), self.limit + step)
 
     def on_overload(self, started_at: float, now: float) -> bool:
         """A 429, 503 or timeout of a request started at ``started_at``; True if halved."""
@@ -74,6 +85,7 @@ class Aimd:
             self.usual_latency_s or 0.0
         ):
             return False
+        self.cut_from = self.limit
         self.limit = max(1.0, self.limit / 2.0)
         self.last_decrease = now
         return True
