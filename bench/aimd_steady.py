@@ -32,6 +32,7 @@ from dispatcher import Dispatcher
 
 from bench.aimd import (
     CAP,
+    LIMIT_GAUGE,
     SERVICE_S,
     _event,
     _stats,
@@ -99,34 +100,49 @@ async def _wait_ready(dispatcher: Dispatcher, timeout_s: float = 30) -> None:
 
 async def _phase(settings: Settings, ports: tuple[int, int], with_capped: bool) -> dict[str, float]:
     """One phase: the healthy host at ``HEALTHY_RATE``, and the capped host at
-    ``CAPPED_RATE`` too when ``with_capped``; returns what each sink saw."""
+    ``CAPPED_RATE`` too when ``with_capped``; returns what each sink saw and the capped
+    host's mean concurrency limit over the window."""
     capped, healthy = await publish_profiles(settings, ports)
     targets = [(healthy.id, HEALTHY_RATE)]
     if with_capped:
         targets.append((capped.id, CAPPED_RATE))
     dispatcher = Dispatcher(settings)
     task = asyncio.create_task(dispatcher.run())
+    limits: list[tuple[float, float]] = []
+
+    async def sample_limit() -> None:
+        labels = {"host": f"127.0.0.1:{ports[0]}"}
+        while True:
+            limit = dispatcher.registry.get_sample_value(LIMIT_GAUGE, labels)
+            if limit is not None:
+                limits.append((time.time(), limit))
+            await asyncio.sleep(0.1)
+
+    sampler = asyncio.create_task(sample_limit())
     try:
         await _wait_ready(dispatcher)
         async with aiohttp.ClientSession() as session:
             before = (await _stats(session, ports[1], counts=True))["ok"]
             started, offered = await _produce_paced(settings, targets)
             ended = time.time()
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 90
             while (await _stats(session, ports[1], counts=True))["ok"] - before < offered:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the healthy host did not get all its callbacks")
                 await asyncio.sleep(0.05)
             capped_ok, healthy_ok = [(await _stats(session, p))["ok"] for p in ports]
     finally:
+        sampler.cancel()
         dispatcher.request_stop()
         await asyncio.wait_for(task, 30)
     window = (started + WARM_S, ended)
     span = window[1] - window[0]
+    in_window = [limit for at, limit in limits if window[0] <= at <= window[1]]
     return {
         "healthy_per_s": sum(1 for t in healthy_ok if window[0] <= t <= window[1]) / span,
         "healthy_lag_s": max(max(t for t in healthy_ok if t >= started) - ended, 0.0),
         "capped_per_s": sum(1 for t in capped_ok if window[0] <= t <= window[1]) / span,
+        "limit_mean": sum(in_window) / len(in_window) if in_window else -1.0,
     }
 
 
@@ -136,13 +152,18 @@ async def run(ctx: Context) -> dict[str, float]:
     try:
         alone = await _phase(bench_settings(ctx, "steady-alone"), ports, with_capped=False)
         beside = await _phase(bench_settings(ctx, "steady-beside"), ports, with_capped=True)
+        # What a perfect static setting does under the same load: a fixed cap of CAP.
+        fixed_settings = bench_settings(ctx, "steady-fixed", max_concurrency_per_host=CAP)
+        fixed = await _phase(fixed_settings, ports, with_capped=True)
     finally:
         sink.stop()
     capacity = CAP / SERVICE_S
     print(
         f"aimd steady: healthy host offered {HEALTHY_RATE}/s: {alone['healthy_per_s']:,.0f}/s "
         f"alone, {beside['healthy_per_s']:,.0f}/s beside a host offered {CAPPED_RATE}/s "
-        f"(capacity {capacity:.0f}/s), which delivered {beside['capped_per_s']:,.0f}/s"
+        f"(capacity {capacity:.0f}/s), which delivered {beside['capped_per_s']:,.0f}/s "
+        f"(mean limit {beside['limit_mean']:.1f}); with a fixed cap of {CAP} instead: "
+        f"{fixed['capped_per_s']:,.0f}/s, healthy host {fixed['healthy_per_s']:,.0f}/s"
     )
     return {
         "aimd_steady_healthy_offered_per_s": float(HEALTHY_RATE),
@@ -156,6 +177,13 @@ async def run(ctx: Context) -> dict[str, float]:
         "aimd_steady_capped_offered_per_s": float(CAPPED_RATE),
         "aimd_steady_capped_per_s": round(beside["capped_per_s"], 1),
         "aimd_steady_capped_share_of_capacity": round(beside["capped_per_s"] / capacity, 3),
+        "aimd_steady_capped_limit_mean": round(beside["limit_mean"], 1),
+        "aimd_steady_fixed_cap_capped_per_s": round(fixed["capped_per_s"], 1),
+        "aimd_steady_capped_share_of_fixed_cap": round(
+            beside["capped_per_s"] / fixed["capped_per_s"], 3
+        ),
+        "aimd_steady_fixed_cap_healthy_per_s": round(fixed["healthy_per_s"], 1),
+        "aimd_steady_fixed_cap_healthy_lag_s": round(fixed["healthy_lag_s"], 2),
     }
 
 

@@ -44,6 +44,11 @@ class HostAttempt:
         self._t0 = 0.0
         self._call: Call | None = None
 
+    @property
+    def sent(self) -> bool:
+        """A request was made (not refused a slot, not failed to build)."""
+        return self._call is not None
+
     def _on_answer(self, status: int) -> None:
         if self._answered:
             return  # abandoned (cancelled after an early start): the slot is free

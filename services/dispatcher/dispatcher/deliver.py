@@ -194,7 +194,8 @@ class Deliverer:
 
         attempt = HostAttempt(self._guard, self._sender, host_key(profile.url), prepare)
         result = await attempt.run(build)
-        self._metrics.duration.observe(result.latency_ms / 1000.0)
+        if attempt.sent:  # parked and fast-failed attempts took no time at the host
+            self._metrics.duration.observe(result.latency_ms / 1000.0)
         return result
 
     async def _build(

@@ -56,11 +56,13 @@ async def test_parked_callbacks_are_delivered_long_before_the_retry_delay(
     finally:
         dispatcher.request_stop()
         await asyncio.wait_for(running, 15)
+    timed = metric(dispatcher, "callbacks_delivery_duration_seconds_count")  # all finished
 
     # Every callback reached the endpoint once (one of them refused, its retry pending).
     ids = [orjson.loads(r.body)["id"] for r in sink.at("/capped")]
     assert len(set(ids)) == len(ids) == EVENTS
     assert parked >= 10
+    assert timed == len(sink.at("/capped"))  # parks made no request: not timed
     assert took_s < RETRY_DELAY_S / 3
     records = await read_topic(settings, settings.topics.retry_for(60.0))
     records += await read_topic(settings, settings.topics.retry_for(RETRY_DELAY_S))
