@@ -239,9 +239,8 @@ def serialize(
 
 
 class Exchange:
-    """One request on its way (``Pool.start``): its connection once written, the
-    response future, and one timer handle for the deadline (cheaper than
-    ``asyncio.timeout``: it only has to fail that one future)."""
+    """One request on its way (``Pool.start``): its connection once written, the response
+    future, and one timer for the deadline (cheaper than ``asyncio.timeout``)."""
 
     __slots__ = ("_response", "_timer", "conn", "deadline", "on_answer", "origin", "payload")
 
@@ -271,10 +270,13 @@ class Exchange:
         assert self.conn is not None
         assert self._response is not None
         assert self._timer is not None
+        response = self._response
         try:
-            return await self._response
+            return await response
         except BaseException:
-            self.conn.close()  # mid-exchange (timeout, cancel, error): the socket is unusable
+            if not response.done() or response.cancelled() or response.exception():
+                self.conn.close()  # mid-exchange (timeout, cancel, error): unusable
+            # else answered, then cancelled: the connection is back in the pool already
             raise
         finally:
             self._timer.cancel()
@@ -341,15 +343,11 @@ class Pool:
         timeout_s: float,
         on_answer: Callable[[int], None] | None = None,
     ) -> Exchange:
-        """Begin sending ``payload`` (from ``serialize``) to ``origin``: written before
-        this returns if a kept-alive connection is idle (``Exchange.written``), else by
-        ``finish``, which connects first. ``timeout_s`` counts from now.
-
-        ``on_answer(status)`` is called as soon as a whole response is parsed, in the
-        loop turn that read it, before the caller wakes (a turn later): the dispatcher
-        hands the host's slot on from there, and may start the next request on this
-        very connection. It must not raise.
-        """
+        """Begin sending ``payload`` (from ``serialize``) to ``origin``: written now if a
+        kept-alive connection is idle (``Exchange.written``), else by ``finish``, which
+        connects first. ``timeout_s`` counts from now. ``on_answer(status)`` runs as soon
+        as a whole response is parsed, a loop turn before the caller wakes (the
+        dispatcher hands the host's slot on from there); it must not raise."""
         loop = asyncio.get_running_loop()
         exchange = Exchange(origin, payload, loop.time() + timeout_s, on_answer)
         conn = self._take_idle(origin)
@@ -365,12 +363,9 @@ class Pool:
     ) -> Response:
         """The response to a started exchange; raises TimeoutError past its deadline.
 
-        ``connect_to`` gives the addresses a new connection may use, in order (asked only
-        when no kept-alive connection was free); None means the host in the origin as it
-        is (an IP literal). A kept-alive connection that the server closed before
-        answering anything is replaced once by a fresh one, as browsers do: the request
-        never reached an application on it.
-        """
+        ``connect_to`` gives the addresses a new connection may use, in order; None means
+        the origin's host as it is (an IP literal). A kept-alive connection closed before
+        answering anything is replaced once by a fresh one, as browsers do."""
         if exchange.conn is not None:
             try:
                 return await exchange.wait()

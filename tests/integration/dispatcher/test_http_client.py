@@ -9,6 +9,7 @@ arrive on the wire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from callbacks.request import DeliveryRequest
-from callbacks.sender import AttemptResult, Sender
+from callbacks.sender import AttemptResult, Call, Sender
 
 from tests.helpers import self_signed_certificate
 
@@ -289,3 +290,31 @@ async def test_on_answer_runs_with_the_status_before_the_caller_wakes() -> None:
         finally:
             await client.close()
     assert calls == [(429, False)]
+
+
+async def test_a_caller_cancelled_after_its_answer_leaves_the_reused_connection_alone() -> None:
+    """A connection goes back to the pool when its answer is parsed, and ``on_answer``
+    may start the next request on it at once; the first caller, cancelled before it
+    woke, must not close that connection under the second request."""
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async with serving(answering(ok)) as (base, connections):
+        client = sender()
+        try:
+            await client.send(post(f"{base}/warm"))  # one kept-alive connection
+            second: list[Call] = []
+            first: asyncio.Task[AttemptResult] | None = None
+
+            def on_answer(_status: int) -> None:
+                second.append(client.begin(post(f"{base}/next")))
+                assert first is not None
+                first.cancel()
+
+            first = asyncio.ensure_future(client.send(post(f"{base}/hook"), on_answer=on_answer))
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+            assert second[0].written  # on the connection the first answer freed
+            result = await second[0].result()
+        finally:
+            await client.close()
+    assert (result.ok, result.body) == (True, b"ok")
+    assert len(connections) == 1
