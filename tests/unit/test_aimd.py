@@ -200,3 +200,31 @@ def test_an_overload_within_a_round_trip_of_the_cut_is_the_same_event() -> None:
     aimd.observe(status=429, timed_out=False, latency_s=0.001, in_flight=32, now=10.03)
     assert aimd.allowed == 16
     assert not Aimd(64).throttled
+
+
+async def test_an_attempt_whose_early_start_fails_takes_the_usual_path() -> None:
+    """``HostAttempt._start`` runs inside another attempt's release: an error there must
+    not escape into it; the attempt builds its request when its task wakes instead."""
+    from callbacks.sender import AttemptResult, Sender
+    from dispatcher.attempt import HostAttempt
+
+    guard = EndpointGuard(max_per_host=1, failure_threshold=100, open_s=1)
+    sender = Sender(allow_private_targets=True, timeout_s=1)
+
+    def prepare() -> None:
+        raise ValueError("unexpected")
+
+    async def build() -> AttemptResult:
+        return AttemptResult(None, (), b"", 0.0, "render: bad", "render_error")
+
+    await guard.acquire("h")
+    attempt = HostAttempt(guard, sender, "h", prepare)  # type: ignore[arg-type]
+    running = asyncio.ensure_future(attempt.run(build))
+    await asyncio.sleep(0)
+    guard.release("h", False)
+    guard.record("h", True, status=200, latency_s=0.01)  # grants the slot: no raise
+    result = await running
+    assert result.error_kind == "render_error"
+    assert not attempt.sent
+    assert guard._host("h").active == 0  # the slot came back
+    await sender.close()

@@ -64,9 +64,15 @@ class HostAttempt:
         self._call = self._sender.begin(request, on_answer=self._on_answer)
 
     def _start(self) -> None:
-        request = self._prepare()
-        if request is not None:
-            self._begin(request)
+        # Runs inside the guard's grant (often inside the HTTP client's read of another
+        # answer), so it must not raise: anything unexpected is met again, and handled,
+        # on the usual path when the task wakes.
+        try:
+            request = self._prepare()
+            if request is not None:
+                self._begin(request)
+        except Exception:  # noqa: BLE001 - see above
+            self._call = None
 
     async def run(
         self, build: Callable[[], Awaitable[DeliveryRequest | AttemptResult]]
