@@ -228,3 +228,24 @@ async def test_an_attempt_whose_early_start_fails_takes_the_usual_path() -> None
     assert not attempt.sent
     assert guard._host("h").active == 0  # the slot came back
     await sender.close()
+
+
+async def test_idle_hosts_are_forgotten_busy_and_broken_ones_kept() -> None:
+    """The guard's table would grow with every host ever seen: one idle for
+    FORGET_IDLE_S is dropped when a new host appears (at most every SWEEP_EVERY_S)."""
+    from dispatcher.protection import FORGET_IDLE_S
+
+    now = [0.0]
+    guard = EndpointGuard(max_per_host=4, failure_threshold=1, open_s=1e6, clock=lambda: now[0])
+    for host in ("idle", "busy", "broken", "parked"):
+        await guard.acquire(host)
+    for host in ("idle", "broken", "parked"):
+        guard.release(host, False)
+    guard.record("broken", False, status=500)  # breaker open
+    guard.record("idle", True, status=429)  # a learned limit, forgotten with the host
+    guard._host("parked").parked.book(now[0], FORGET_IDLE_S + 100.0, 0.01)
+    now[0] = FORGET_IDLE_S + 1.0
+    guard._host("new")
+    assert sorted(host for host, _, _ in guard.limits()) == ["broken", "busy", "new", "parked"]
+    assert guard.limit_of("idle") == 4  # seen again: starts afresh
+    guard.release("busy", False)

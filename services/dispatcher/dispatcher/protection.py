@@ -34,7 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from dispatcher.aimd import SLOW_FACTOR, Aimd
-from dispatcher.parking import Calendar, Pace, queue_bound
+from dispatcher.parking import Calendar, Pace, queue_bound, slot_of
 
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -45,6 +45,10 @@ STALLED_WAITERS_FACTOR = 1
 ENDPOINT_CONCURRENCY_LIMIT = "callbacks_endpoint_concurrency_limit"
 # Hosts with their own label value in that gauge (the busiest); the rest are "other".
 LIMIT_GAUGE_TOP_HOSTS = 20
+# A host idle this long is forgotten (``EndpointGuard._forget_idle``), looked for when a
+# new host is first seen, at most this often.
+FORGET_IDLE_S = 600.0
+SWEEP_EVERY_S = 60.0
 
 
 def _STARTED() -> None:  # noqa: N802 - a marker, see ``_Host.starters``
@@ -129,13 +133,37 @@ class EndpointGuard:
         self._hosts: dict[str, _Host] = {}
         self._clock = clock
         self._on_transition = on_transition
+        self._swept_at = clock()
 
     def _host(self, host: str) -> _Host:
         state = self._hosts.get(host)
         if state is None:
+            now = self._clock()
+            if now - self._swept_at >= SWEEP_EVERY_S:
+                self._forget_idle(now)
             state = _Host(Aimd(self._max), Breaker(self._threshold, self._open_s))
+            state.last_progress = now
             self._hosts[host] = state
         return state
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop hosts idle for ``FORGET_IDLE_S``: nothing running or waiting, breaker
+        closed, no parked callbacks booked to come back. Customers' hosts come and go;
+        the table would otherwise grow for as long as the process lives. A host seen
+        again starts afresh (at the ceiling), as after a restart."""
+        self._swept_at = now
+        current = slot_of(now)
+        idle = [
+            host
+            for host, state in self._hosts.items()
+            if now - state.last_progress > FORGET_IDLE_S
+            and state.active == 0
+            and not state.waiters
+            and state.breaker.state == "closed"
+            and not any(slot >= current for slot in state.parked.booked)
+        ]
+        for host in idle:
+            del self._hosts[host]
 
     def open_count(self) -> int:
         return sum(1 for h in self._hosts.values() if h.breaker.state == "open")
