@@ -379,19 +379,6 @@ class Pool:
         exchange.begin(asyncio.get_running_loop(), conn)
         return await exchange.wait()
 
-    async def request(
-        self,
-        origin: Origin,
-        payload: bytes,
-        *,
-        connect_to: Callable[[], Awaitable[list[str]]] | None,
-        timeout_s: float,
-        on_answer: Callable[[int], None] | None = None,
-    ) -> Response:
-        """``start`` and ``finish`` in one."""
-        exchange = self.start(origin, payload, timeout_s=timeout_s, on_answer=on_answer)
-        return await self.finish(exchange, connect_to=connect_to)
-
     def close(self) -> None:
         self._closed = True
         for idle in self._idle.values():

@@ -178,8 +178,7 @@ class Deliverer:
             if profile.authentication.type == "oauth2_client_credentials":
                 return None  # its token may need a request first
             try:
-                auth = static_auth_header(profile)
-                return render(profile, values(), delivery_id, int(time.time()), auth)
+                return self._render(profile, values(), delivery_id, static_auth_header(profile))
             except RequestBuildError:
                 return None  # ``build`` meets it again and records it
 
@@ -205,7 +204,14 @@ class Deliverer:
             auth_header: str | None = await self._tokens.header(profile)
         else:
             auth_header = static_auth_header(profile)
-        return render(profile, variables, delivery_id, int(time.time()), auth_header)
+        return self._render(profile, variables, delivery_id, auth_header)
+
+    @staticmethod
+    def _render(
+        profile: ProfileRecord, variables: dict[str, Any], delivery_id: str, auth: str | None
+    ) -> DeliveryRequest:
+        """The request as it leaves now (its signature is stamped with this second)."""
+        return render(profile, variables, delivery_id, int(time.time()), auth)
 
     async def _record(
         self,
