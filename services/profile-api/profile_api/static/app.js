@@ -60,8 +60,10 @@ function renderSignIn(reason = "") {
           await api.verifyKey(value);
           session.signIn(value);
           announce("Signed in.", "info", false);
-          if (!window.location.hash.startsWith("#/")) window.location.hash = "#/profiles";
-          route();
+          // Changing the hash routes (hashchange); routing here as well rendered the
+          // list twice, and the second render took the focus from a keyboard user.
+          if (window.location.hash.startsWith("#/")) route();
+          else window.location.hash = "#/profiles";
         } catch (error) {
           problem.textContent =
             error.status === 401 ? "That API key was not accepted." : error.message;
