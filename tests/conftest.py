@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -88,6 +89,60 @@ async def migrated_database(database_url: str) -> str:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+def _on_database(dsn: str, name: str) -> str:
+    """The same server and credentials as ``dsn``, another database."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def database_template(migrated_database: str) -> AsyncIterator[str]:
+    """A migrated database that nothing connects to, copied by ``own_database``.
+
+    PostgreSQL copies a template only while nobody is connected to it, which the shared
+    database never is; so this one is made and migrated once, then left alone.
+    """
+    name = unique("tmpl")
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    await migrate(_on_database(migrated_database, name))
+    try:
+        yield name
+    finally:
+        conn = await asyncpg.connect(migrated_database)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def own_database(migrated_database: str, database_template: str) -> AsyncIterator[str]:
+    """A migrated database of this test alone, dropped after it.
+
+    For tests whose code looks at *every* account (the report schedule): in the shared
+    database they would see other tests' accounts, and whether those are due depends on
+    the day the suite runs.
+    """
+    name = unique("db")
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {database_template}")
+    finally:
+        await conn.close()
+    try:
+        yield _on_database(migrated_database, name)
+    finally:
+        conn = await asyncpg.connect(migrated_database)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
 
 
 @pytest.fixture(scope="session")
