@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## run: start PostgreSQL, the broker and every service on embedded defaults (Ctrl-C stops all)
+## (BROKER=kafka: the same stack on a local 3-node Apache Kafka cluster instead of Tansu)
+BROKER ?= tansu
 run: $(STAMP)
-	$(BIN)/python -m callbacks.devstack
+	$(BIN)/python -m callbacks.devstack --broker $(BROKER)
 
 ## test: lint, type-check and run the whole suite
 test: $(STAMP) lint typecheck

@@ -73,7 +73,9 @@ async def _produce_paced(settings: Settings, targets: list[tuple[str, int]]) -> 
 
 async def _produce(bootstrap: str, topic: str, targets: list[tuple[str, int]]) -> float:
     """The child's work: ``SECONDS`` of paced events; returns when it started (unix)."""
-    producer = make_producer(Settings.model_validate({"kafka_bootstrap": bootstrap}))
+    producer = make_producer(
+        Settings.model_validate({"kafka_bootstrap": bootstrap, "kafka_idempotent_producer": False})
+    )
     await producer.start()
     futures = []
     started_wall, started = time.time(), time.monotonic()

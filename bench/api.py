@@ -69,7 +69,7 @@ async def run(ctx: Context) -> dict[str, float]:
     env.update(
         {
             "CALLBACKS_DATABASE_URL": ctx.database_url,
-            "CALLBACKS_KAFKA_BOOTSTRAP": ctx.kafka_bootstrap,
+            **settings.kafka_environment(),
             "CALLBACKS_TOPIC_PREFIX": settings.topic_prefix,
             "CALLBACKS_API_HOST": "127.0.0.1",
             "CALLBACKS_API_PORT": str(port),

@@ -196,7 +196,7 @@ def _start_dispatcher(settings: Settings, metrics_port: int, log: Path) -> subpr
     assert settings.master_key is not None
     env = {
         **os.environ,
-        "CALLBACKS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        **settings.kafka_environment(),
         "CALLBACKS_KAFKA_PARTITIONS": str(settings.kafka_partitions),
         "CALLBACKS_TOPIC_PREFIX": settings.topic_prefix,
         "CALLBACKS_MASTER_KEY": settings.master_key.get_secret_value(),

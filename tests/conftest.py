@@ -1,8 +1,10 @@
-"""Session fixtures: one real PostgreSQL and one real Kafka-protocol broker per run.
+"""Session fixtures: one real PostgreSQL and the real brokers per run.
 
-Both are started by the same launchers as ``make run``, on free ports, and stopped at
-the end. ``--database-url`` / ``--kafka-bootstrap`` point the suite at running servers
-instead. Every test gets its own topic prefix and accounts, so tests never see each
+They are started by the same launchers as ``make run``, on free ports, and stopped at
+the end. Every Kafka-facing test (everything under ``tests/integration``) runs twice:
+on the embedded Tansu broker and on a local 3-node Apache Kafka cluster (``--brokers``
+narrows that). ``--database-url`` / ``--kafka-bootstrap`` point the suite at running
+servers instead. Every test gets its own topic prefix and accounts, so tests never see each
 other's records.
 """
 
@@ -20,10 +22,13 @@ import asyncpg
 import pytest
 from callbacks.db import create_pool, migrate
 from callbacks.devstack.broker import Broker
+from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.devstack.postgres import PostgresServer
 from callbacks.kafka import ensure_topics
 from callbacks.logging import configure_logging
 from callbacks.settings import Settings
+
+from tests.helpers import KafkaTarget
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addoption(
         "--kafka-bootstrap", default=None, help="use this broker instead of starting one"
+    )
+    parser.addoption(
+        "--brokers",
+        default=",".join(BROKER_KINDS),
+        help="comma-separated brokers the Kafka-facing tests run on (tansu, kafka)",
     )
 
 
@@ -53,11 +63,38 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def broker(request: pytest.FixtureRequest) -> Iterator[Broker | None]:
-    if request.config.getoption("--kafka-bootstrap"):
-        yield None
+# Which brokers the Kafka-facing tests (everything under tests/integration) run on: the
+# embedded Tansu and a local 3-node Apache Kafka cluster, each started once per session.
+BROKER_KINDS = ("tansu", "kafka")
+
+
+def _broker_kinds(config: pytest.Config) -> list[str]:
+    if config.getoption("--kafka-bootstrap"):
+        return ["external"]
+    wanted = [k.strip() for k in config.getoption("--brokers").split(",") if k.strip()]
+    unknown = set(wanted) - set(BROKER_KINDS)
+    if unknown:
+        raise pytest.UsageError(f"--brokers: unknown {sorted(unknown)}; use {BROKER_KINDS}")
+    return wanted
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kafka" not in metafunc.fixturenames:
         return
+    kinds = _broker_kinds(metafunc.config)
+    only = metafunc.definition.get_closest_marker("brokers")
+    if only is not None:
+        kinds = [k for k in kinds if k in only.args] or kinds[:0]
+    elif "integration" not in metafunc.definition.path.parts:
+        kinds = kinds[:1]  # pages, deploy files, benchmarks' helpers: one broker is enough
+    if not kinds:
+        metafunc.parametrize("kafka", [pytest.param("none", marks=pytest.mark.skip)])
+        return
+    metafunc.parametrize("kafka", kinds, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def tansu() -> Iterator[Broker]:
     server = Broker()
     server.start()
     try:
@@ -67,12 +104,31 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker | None]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(request: pytest.FixtureRequest, broker: Broker | None) -> str:
-    given: str | None = request.config.getoption("--kafka-bootstrap")
-    if given:
-        return given
-    assert broker is not None
-    return broker.bootstrap
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    cluster = KafkaCluster(3)
+    cluster.start(say=lambda line: print(line, flush=True))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(request: pytest.FixtureRequest) -> KafkaTarget:
+    """The broker this test runs on (parametrized by ``pytest_generate_tests``)."""
+    kind = getattr(request, "param", None) or _broker_kinds(request.config)[0]
+    if kind == "external":
+        return KafkaTarget("external", request.config.getoption("--kafka-bootstrap"))
+    if kind == "kafka":
+        cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
+        return KafkaTarget("kafka", cluster.bootstrap, 3, 2, True, cluster)
+    server: Broker = request.getfixturevalue("tansu")
+    return KafkaTarget("tansu", server.bootstrap)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka: KafkaTarget) -> str:
+    return kafka.bootstrap
 
 
 @pytest.fixture(scope="session")
@@ -155,11 +211,11 @@ def unique(prefix: str = "t") -> str:
 
 
 @pytest.fixture
-def settings(migrated_database: str, kafka_bootstrap: str, master_key: str) -> Settings:
+def settings(migrated_database: str, kafka: KafkaTarget, master_key: str) -> Settings:
     """Settings for one test: its own topic namespace, a fast retry schedule."""
     return Settings(
         database_url=migrated_database,  # type: ignore[arg-type]
-        kafka_bootstrap=kafka_bootstrap,
+        **kafka.fields(),
         kafka_partitions=3,
         topic_prefix=f"{unique()}.",
         master_key=master_key,  # type: ignore[arg-type]

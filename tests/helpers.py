@@ -7,9 +7,11 @@ import datetime as dt
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from callbacks.devstack.kafka_cluster import KafkaCluster
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -67,3 +69,28 @@ def self_signed_certificate(tmp_path: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+@dataclass(frozen=True)
+class KafkaTarget:
+    """The broker one test runs against, with the settings that go with it.
+
+    ``tansu`` is the embedded single-node broker (replication 1, no idempotent producer);
+    ``kafka`` the local 3-node Apache Kafka cluster (replication 3, min ISR 2, idempotent).
+    """
+
+    kind: str
+    bootstrap: str
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    idempotent_producer: bool = False
+    cluster: KafkaCluster | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`Settings` that point at this broker."""
+        return {
+            "kafka_bootstrap": self.bootstrap,
+            "kafka_replication_factor": self.replication_factor,
+            "kafka_min_insync_replicas": self.min_insync_replicas,
+            "kafka_idempotent_producer": self.idempotent_producer,
+        }

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callbacks.durations import parse_duration, parse_schedule
@@ -25,6 +25,20 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(default=6, ge=1, le=1024)
     topic_prefix: str = ""
     external_kafka: bool = False
+    # Kafka durability (design: at-least-once, never lost): the replication of every topic
+    # `init` creates, and the idempotent producer (Apache Kafka has it; Tansu fails it).
+    kafka_replication_factor: int = Field(default=3, ge=1, le=32)
+    kafka_min_insync_replicas: int = Field(default=2, ge=1, le=32)
+    kafka_idempotent_producer: bool = True
+    # Retention per topic family. A retry topic keeps its records for the longest delay of
+    # the schedule plus the margin, so an outage as long as the margin loses no retry.
+    kafka_source_retention: str = "7d"
+    kafka_retry_retention_margin: str = "7d"
+    kafka_outcomes_retention: str = "7d"
+    kafka_dead_retention: str = "30d"
+    kafka_redeliver_retention: str = "1d"
+    # `callbacks.profiles` is compacted; a change stays readable as itself this long first.
+    kafka_profiles_min_compaction_lag: str = "1h"
     api_host: str = "0.0.0.0"  # noqa: S104 - a service listens on every interface in a pod
     api_port: int = 8080
     dispatcher_metrics_port: int = 9101
@@ -81,6 +95,28 @@ class Settings(BaseSettings):
     def _check_duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator(
+        "kafka_source_retention",
+        "kafka_retry_retention_margin",
+        "kafka_outcomes_retention",
+        "kafka_dead_retention",
+        "kafka_redeliver_retention",
+        "kafka_profiles_min_compaction_lag",
+    )
+    @classmethod
+    def _check_kafka_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_replication(self) -> Settings:
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(
+                "CALLBACKS_KAFKA_MIN_INSYNC_REPLICAS must not exceed"
+                " CALLBACKS_KAFKA_REPLICATION_FACTOR"
+            )
+        return self
 
     @field_validator(
         "reporter_schedule_interval", "reporter_claim_lease", "smtp_timeout", "auto_disable_after"
@@ -159,6 +195,16 @@ class Settings(BaseSettings):
         if self.database_url is None:
             raise RuntimeError("CALLBACKS_DATABASE_URL is required")
         return self.database_url.get_secret_value()
+
+    def kafka_environment(self) -> dict[str, str]:
+        """The broker and its durability settings as ``CALLBACKS_*`` variables, for a
+        service started as a child process on the same broker."""
+        return {
+            "CALLBACKS_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "CALLBACKS_KAFKA_REPLICATION_FACTOR": str(self.kafka_replication_factor),
+            "CALLBACKS_KAFKA_MIN_INSYNC_REPLICAS": str(self.kafka_min_insync_replicas),
+            "CALLBACKS_KAFKA_IDEMPOTENT_PRODUCER": str(self.kafka_idempotent_producer).lower(),
+        }
 
     def masked(self) -> dict[str, object]:
         """The effective configuration for the start-up log line, secrets masked."""

@@ -26,6 +26,8 @@ from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.helpers import KafkaTarget
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -102,14 +104,14 @@ class WebApi:
 
 @pytest.fixture(scope="session")
 async def web_api(
-    migrated_database: str, kafka_bootstrap: str, master_key: str
+    migrated_database: str, kafka: KafkaTarget, master_key: str
 ) -> AsyncIterator[WebApi]:
     """One profile-api for the browser tests (each test makes its own account)."""
     from profile_api.app import create_app
 
     settings = Settings(
         database_url=migrated_database,
-        kafka_bootstrap=kafka_bootstrap,
+        **kafka.fields(),
         kafka_partitions=1,
         topic_prefix=f"web{uuid.uuid4().hex[:8]}.",
         master_key=master_key,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import pydantic
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
-from callbacks.kafka import make_consumer
+from callbacks.kafka import make_consumer, topic_partitions
 from callbacks.logging import get_logger
 from callbacks.models.profiles import ProfileRecord, open_secrets
 from callbacks.settings import Settings
@@ -57,11 +57,9 @@ class ProfileCache:
         consumer = make_consumer(self._settings, group_id=None, max_poll_records=2000)
         await consumer.start()
         self._consumer = consumer
-        await consumer.topics()  # loads metadata, so the partitions are known
-        partitions = consumer.partitions_for_topic(self._topic) or set()
-        if not partitions:
+        tps = await topic_partitions(self._settings, self._topic)
+        if not tps:
             raise RuntimeError(f"topic {self._topic} does not exist")
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)

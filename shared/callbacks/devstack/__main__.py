@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
@@ -9,14 +10,17 @@ import signal
 from callbacks.devstack.stack import LocalStack, StackConfig
 
 
-async def _run() -> None:
-    stack = LocalStack(StackConfig.from_environment())
+async def _run(broker: str) -> None:
+    config = StackConfig.from_environment()
+    config.broker = broker
+    stack = LocalStack(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        print("starting PostgreSQL and the broker ...", flush=True)
+        what = "a 3-node Apache Kafka cluster" if broker == "kafka" else "the broker (Tansu)"
+        print(f"starting PostgreSQL and {what} ...", flush=True)
         await stack.start_infrastructure()
         print("starting services ...", flush=True)
         started = await stack.start_services()
@@ -48,7 +52,15 @@ async def _run() -> None:
 
 
 def main() -> int:
-    asyncio.run(_run())
+    parser = argparse.ArgumentParser(prog="python -m callbacks.devstack")
+    parser.add_argument(
+        "--broker",
+        choices=["tansu", "kafka"],
+        default="tansu",
+        help="tansu: the embedded broker (quick); kafka: a local 3-node Apache Kafka cluster",
+    )
+    args = parser.parse_args()
+    asyncio.run(_run(args.broker))
     return 0
 
 

@@ -20,6 +20,7 @@ import aiohttp
 
 from callbacks.db import migrate
 from callbacks.devstack.broker import Broker
+from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.devstack.postgres import PostgresServer
 from callbacks.devstack.processes import ChildProcess, free_port
 from callbacks.kafka import ensure_topics
@@ -39,6 +40,9 @@ class StackConfig:
     reporter_metrics_port: int = 9102
     kafka_bootstrap: str = "127.0.0.1:9092"
     external_kafka: bool = False
+    # "tansu": the embedded single-node broker; "kafka": a local 3-node Apache Kafka
+    # cluster (`make run BROKER=kafka`), its first broker on the bootstrap port.
+    broker: str = "tansu"
     database_url: str | None = None
     admin_token: str = "dev-admin-token"  # noqa: S105 - the documented local-only token
     master_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
@@ -86,6 +90,7 @@ class LocalStack:
         self.workdir = Path(tempfile.mkdtemp(prefix="callbacks-stack-"))
         self.postgres: PostgresServer | None = None
         self.broker: Broker | None = None
+        self.kafka: KafkaCluster | None = None
         self.services: dict[str, ChildProcess] = {}
         self.database_url = config.database_url or ""
 
@@ -106,10 +111,27 @@ class LocalStack:
                 "CALLBACKS_ADMIN_TOKEN": self.config.admin_token,
                 "CALLBACKS_MASTER_KEY": self.config.master_key,
                 "CALLBACKS_ALLOW_PRIVATE_TARGETS": "true",
+                **self._durability(),
             }
         )
         env.update(self.config.extra_env)
         return env
+
+    def _durability(self) -> dict[str, str]:
+        """Replication and producer settings that fit the broker this stack runs on."""
+        if self.config.external_kafka:
+            return {}
+        if self.config.broker == "kafka":
+            return {
+                "CALLBACKS_KAFKA_REPLICATION_FACTOR": "3",
+                "CALLBACKS_KAFKA_MIN_INSYNC_REPLICAS": "2",
+                "CALLBACKS_KAFKA_IDEMPOTENT_PRODUCER": "true",
+            }
+        return {
+            "CALLBACKS_KAFKA_REPLICATION_FACTOR": "1",
+            "CALLBACKS_KAFKA_MIN_INSYNC_REPLICAS": "1",
+            "CALLBACKS_KAFKA_IDEMPOTENT_PRODUCER": "false",  # Tansu fails it
+        }
 
     async def start_infrastructure(self) -> None:
         if not self.config.database_url:
@@ -118,8 +140,18 @@ class LocalStack:
             self.database_url = self.postgres.dsn
         if not self.config.external_kafka:
             host, _, port = self.config.kafka_bootstrap.rpartition(":")
-            self.broker = Broker(host=host, port=int(port), log_path=self.workdir / "broker.log")
-            await asyncio.to_thread(self.broker.start)
+            if self.config.broker == "kafka":
+                self.kafka = KafkaCluster(
+                    3, host=host, workdir=self.workdir / "kafka", first_broker_port=int(port)
+                )
+                self.kafka.workdir.mkdir(parents=True, exist_ok=True)
+                await asyncio.to_thread(self.kafka.start)
+                self.config.kafka_bootstrap = self.kafka.bootstrap
+            else:
+                self.broker = Broker(
+                    host=host, port=int(port), log_path=self.workdir / "broker.log"
+                )
+                await asyncio.to_thread(self.broker.start)
         await migrate(self.database_url)
         await ensure_topics(self.settings())
 
@@ -190,5 +222,7 @@ class LocalStack:
         self.services.clear()
         if self.broker is not None:
             self.broker.stop()
+        if self.kafka is not None:
+            self.kafka.stop()
         if self.postgres is not None:
             self.postgres.stop()

@@ -19,6 +19,7 @@ from callbacks.settings import Settings
 from profile_api.app import create_app
 
 from tests.conftest import unique
+from tests.helpers import KafkaTarget
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 
@@ -82,13 +83,13 @@ async def start_app(settings: Settings) -> tuple[web.AppRunner, str]:
 
 
 @pytest.fixture(scope="session")
-async def api_settings(migrated_database: str, kafka_bootstrap: str, master_key: str) -> Settings:
+async def api_settings(migrated_database: str, kafka: KafkaTarget, master_key: str) -> Settings:
     """Settings of the app the tests share (as the root ``settings`` fixture, session-wide),
     with its topics created. Tests stay apart by account; the outbox tests that need a
     quiet topic or their own broker start their own app."""
     settings = Settings(
         database_url=migrated_database,
-        kafka_bootstrap=kafka_bootstrap,
+        **kafka.fields(),
         kafka_partitions=3,
         topic_prefix=f"{unique('api')}.",
         master_key=master_key,

@@ -188,6 +188,9 @@ async def test_a_commit_wakes_the_relay_within_a_second(
     assert max(latencies) < 1.0, latencies
 
 
+# It restarts a broker of its own; the whole-cluster outage on Apache Kafka is the fleet
+# tests' (every broker stopped, then resumed).
+@pytest.mark.brokers("tansu")
 async def test_broker_outage_delays_but_loses_nothing(
     settings: Settings, migrated_database: str
 ) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord, TopicPartition
-from callbacks.kafka import make_consumer, make_producer
+from aiokafka.structs import ConsumerRecord
+from callbacks.kafka import make_consumer, make_producer, topic_partitions
 from callbacks.models.profiles import ProfileRecord, SigningSecret, seal_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
@@ -124,8 +124,7 @@ async def read_topic(settings: Settings, topic: str) -> list[ConsumerRecord[byte
     consumer: AIOKafkaConsumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        tps = await topic_partitions(settings, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

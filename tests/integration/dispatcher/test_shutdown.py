@@ -120,7 +120,7 @@ async def test_redelivery_request_sends_the_same_callback_again(
 def _start_dispatcher(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "CALLBACKS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        **settings.kafka_environment(),
         "CALLBACKS_KAFKA_PARTITIONS": str(settings.kafka_partitions),
         "CALLBACKS_TOPIC_PREFIX": settings.topic_prefix,
         "CALLBACKS_MASTER_KEY": settings.master_key.get_secret_value()

@@ -49,7 +49,7 @@ async def test_reporter_process_serves_ops_and_ingests_until_sigterm(
     env = {
         **os.environ,
         "CALLBACKS_DATABASE_URL": topics.require_database_url(),
-        "CALLBACKS_KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
+        **topics.kafka_environment(),
         "CALLBACKS_TOPIC_PREFIX": topics.topic_prefix,
         "CALLBACKS_API_HOST": "127.0.0.1",
         "CALLBACKS_REPORTER_METRICS_PORT": str(port),

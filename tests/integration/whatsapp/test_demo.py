@@ -25,6 +25,7 @@ async def stack(settings: Settings) -> AsyncIterator[LocalStack]:
     config.external_kafka = True
     config.master_key = settings.master_key.get_secret_value() if settings.master_key else ""
     config.extra_env = {
+        **settings.kafka_environment(),
         "CALLBACKS_TOPIC_PREFIX": settings.topic_prefix,
         "CALLBACKS_KAFKA_PARTITIONS": "3",
         # Short enough that callbacks refused on every attempt end as dead letters
