@@ -231,7 +231,7 @@ async def _phase(
                 limit = metric(LIMIT_GAUGE, {"host": capped_host})
                 if limit is not None:
                     samples.limits.append((now, limit))
-                samples.deferred.append((now, metric(DEFERRED) or 0.0))
+                samples.deferred.append((now, metric(DEFERRED, {"reason": "host_busy"}) or 0.0))
                 capped, healthy = [await _stats(session, port, counts=True) for port in ports]
                 if capped["ok"] - before[0] >= counts[0] and healthy["ok"] - before[1] >= counts[1]:
                     break
@@ -239,7 +239,7 @@ async def _phase(
     finally:
         dispatcher.request_stop()
         await asyncio.wait_for(task, 30)
-    samples.deferred.append((time.time(), metric(DEFERRED) or 0.0))
+    samples.deferred.append((time.time(), metric(DEFERRED, {"reason": "host_busy"}) or 0.0))
     async with aiohttp.ClientSession() as session:
         capped, healthy = [await _stats(session, port) for port in ports]
     return capped, healthy, samples

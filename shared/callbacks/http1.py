@@ -259,7 +259,13 @@ class Exchange:
 
     @property
     def written(self) -> bool:
+        """The request went out on the connection it is on now (the failure of one
+        that did not is the host's, not the endpoint's: ``callbacks.failures``)."""
         return self._response is not None
+
+    def detach(self) -> None:
+        """Forget a kept-alive connection that closed before answering anything."""
+        self.conn, self._response, self._timer = None, None, None
 
     def begin(self, loop: asyncio.AbstractEventLoop, conn: _Connection) -> None:
         self.conn = conn
@@ -372,6 +378,7 @@ class Pool:
             except ProtocolError:
                 if exchange.conn.got_bytes:
                     raise
+                exchange.detach()
         origin = exchange.origin
         async with asyncio.timeout_at(exchange.deadline):
             addresses = [origin.host] if connect_to is None else await connect_to()

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+from callbacks.failures import FailureKind
+
 RetryOn = Literal["all_failures", "transient_only"]
 
 GONE = 410
@@ -34,17 +36,19 @@ def is_transient(status: int | None) -> bool:
 class RetryDecision:
     """``delay_s`` is the retry topic's delay, or None when the attempt is final.
 
-    ``final_reason`` says why there is no retry: ``gone`` (410), ``not_retryable``
-    (``transient_only`` and a permanent status) or ``exhausted`` (schedule used up).
+    ``final_reason`` says why there is no retry (the dead letter's reason): ``gone``
+    (410), ``not_retryable`` (``transient_only`` and a permanent status), ``exhausted``
+    (schedule used up), or a final failure kind (``FailureKind.final``).
     """
 
     delay_s: float | None
-    final_reason: Literal["gone", "not_retryable", "exhausted"] | None = None
+    final_reason: Literal["gone", "not_retryable", "exhausted"] | FailureKind | None = None
 
 
 def decide(
     *,
     status: int | None,
+    kind: FailureKind | None = None,
     attempt: int,
     schedule: Sequence[float],
     retry_on: RetryOn,
@@ -55,7 +59,10 @@ def decide(
     ``schedule[i]`` is the delay before attempt ``i + 2``. A ``Retry-After`` longer
     than the next delay moves the retry to the delay after it (the cap): retry topics
     have fixed delays, so the next-but-one topic is the longest wait we can honour.
+    A held-back callback (``kind.held``) is not an attempt and never comes here.
     """
+    if kind is not None and kind.final:
+        return RetryDecision(None, kind)
     if status == GONE:
         return RetryDecision(None, "gone")
     if retry_on == "transient_only" and not is_transient(status):

@@ -23,6 +23,7 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 
 import orjson
 
+from callbacks.failures import FailureKind
 from callbacks.http1 import Exchange, Origin, Pool, ProtocolError, serialize
 from callbacks.request import DeliveryRequest
 from callbacks.retry import parse_retry_after
@@ -88,8 +89,8 @@ class GuardedResolver:
 class AttemptResult:
     """What one HTTP attempt gave. ``error`` is None only for a 2xx.
 
-    ``error_kind`` is a bounded label for metrics: ``http_status``, ``redirect``,
-    ``timeout``, ``connection``, ``forbidden_target``, ``invalid_request``.
+    ``error_kind`` says what kind of failure it was and what follows from it
+    (``callbacks.failures``); None for a 2xx.
     """
 
     status: int | None
@@ -97,7 +98,7 @@ class AttemptResult:
     body: bytes
     latency_ms: float
     error: str | None
-    error_kind: str | None = None
+    error_kind: FailureKind | None = None
     retry_after_s: float | None = None
 
     @property
@@ -234,13 +235,15 @@ class Sender:
             origin, target, literal = split_url(url)
         except (ValueError, UnicodeError) as exc:
             error = f"invalid url: {exc}"
-            return Call(started, AttemptResult(None, (), b"", 0.0, error, "invalid_request"))
+            invalid = AttemptResult(None, (), b"", 0.0, error, FailureKind.INVALID_REQUEST)
+            return Call(started, invalid)
         connect_to: Callable[[], Awaitable[list[str]]] | None = None
         if literal:
             refusal = _host_refusal(origin.host, self.allow_private_targets)
             if refusal is not None:
                 error = f"target {origin.host} refused: {refusal}"
-                return Call(started, AttemptResult(None, (), b"", 0.0, error, "forbidden_target"))
+                refused = AttemptResult(None, (), b"", 0.0, error, FailureKind.FORBIDDEN_TARGET)
+                return Call(started, refused)
         else:
 
             def connect_to() -> Awaitable[list[str]]:
@@ -287,13 +290,17 @@ class Call:
         try:
             response = await self._pool.finish(self._exchange, connect_to=self._connect_to)
         except TimeoutError:
-            return AttemptResult(None, (), b"", self._elapsed(), "timeout", "timeout")
+            # Before the request was written the host did not take a connection in time.
+            kind = FailureKind.TIMEOUT if self._exchange.written else FailureKind.CONNECT_TIMEOUT
+            return AttemptResult(None, (), b"", self._elapsed(), "timeout", kind)
         except ForbiddenTarget as exc:
-            return AttemptResult(None, (), b"", self._elapsed(), str(exc), "forbidden_target")
+            refused = FailureKind.FORBIDDEN_TARGET
+            return AttemptResult(None, (), b"", self._elapsed(), str(exc), refused)
         except (OSError, ProtocolError) as exc:
             text = str(exc) or type(exc).__name__
             error = f"connection error: {text}"
-            return AttemptResult(None, (), b"", self._elapsed(), error, "connection")
+            kind = FailureKind.CONNECTION_LOST if self._exchange.written else FailureKind.CONNECTION
+            return AttemptResult(None, (), b"", self._elapsed(), error, kind)
         latency = self._elapsed()
         status = response.status
         if 200 <= status < 300:
@@ -302,9 +309,9 @@ class Call:
         if 300 <= status < 400:
             location = response.header("Location") or ""
             error = f"HTTP {status} redirect to {location} (not followed)"
-            kind = "redirect"
+            kind = FailureKind.REDIRECT
         else:
-            error, kind = f"HTTP {status}", "http_status"
+            error, kind = f"HTTP {status}", FailureKind.HTTP_STATUS
         return AttemptResult(
             status, response.headers, response.body, latency, error, kind, retry_after
         )

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     commit_interval: str = "150ms"
     # Consumer-group session timeout: how soon a crashed member's partitions move on.
     consumer_session_timeout: str = "10s"
+    # Dispatcher, tenants sharing it (design: endpoint protection, per tenant): the share
+    # of max_in_flight one host, and one account, may hold while others have work; how
+    # long, and how many at once, events wait for a profile not yet in the cache.
+    host_in_flight_share: float = Field(default=0.25, gt=0, le=1)
+    account_in_flight_share: float = Field(default=0.5, gt=0, le=1)
+    unknown_profile_hold: str = "2s"
+    unknown_profile_hold_max: int = Field(default=500, ge=0)
     # Reporter: a profile whose callbacks have all failed finally for this long (by
     # attempt time, no success in between) is disabled with reason "failing".
     auto_disable_after: str = "5d"
@@ -90,6 +97,7 @@ class Settings(BaseSettings):
         "shutdown_grace",
         "commit_interval",
         "consumer_session_timeout",
+        "unknown_profile_hold",
     )
     @classmethod
     def _check_duration(cls, value: str) -> str:
@@ -153,6 +161,10 @@ class Settings(BaseSettings):
     @property
     def outbox_poll_interval_s(self) -> float:
         return parse_duration(self.outbox_poll_interval)
+
+    @property
+    def unknown_profile_hold_s(self) -> float:
+        return parse_duration(self.unknown_profile_hold)
 
     @property
     def breaker_open_s(self) -> float:

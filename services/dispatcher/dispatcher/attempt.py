@@ -9,6 +9,10 @@ the slot is handed on, ``dispatcher.protection``), and the waiter granted that s
 sends its request right there (``start``) instead of when its task wakes a turn later.
 Attempts that cannot send from there (OAuth2 profiles, whose token may need a request;
 a render error) take the usual path when their task wakes.
+
+Each result goes to the breaker of its scope (``callbacks.failures``): an answer or a
+failure after the request was written to the endpoint's (the profile's), a failure to
+connect to the host's.
 """
 
 from __future__ import annotations
@@ -17,17 +21,26 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from callbacks.failures import Scope
 from callbacks.request import DeliveryRequest
 from callbacks.sender import AttemptResult, Call, Sender
 
 from dispatcher.protection import EndpointGuard, Rejected
 
-# Results that say nothing about the host's health (the call never reached it).
-NOT_HOST_KINDS = frozenset({"forbidden_target", "invalid_request"})
-
 
 class HostAttempt:
-    __slots__ = ("_answered", "_call", "_guard", "_host", "_prepare", "_probe", "_sender", "_t0")
+    __slots__ = (
+        "_account",
+        "_answered",
+        "_call",
+        "_endpoint",
+        "_guard",
+        "_host",
+        "_prepare",
+        "_probe",
+        "_sender",
+        "_t0",
+    )
 
     def __init__(
         self,
@@ -35,10 +48,16 @@ class HostAttempt:
         sender: Sender,
         host: str,
         prepare: Callable[[], DeliveryRequest | None],
+        *,
+        endpoint: str = "",
+        account: str = "",
     ) -> None:
         """``prepare`` renders the request synchronously for ``start``, or gives None
-        when it cannot (the attempt then builds it when its task wakes)."""
+        when it cannot (the attempt then builds it when its task wakes). ``endpoint``
+        is the profile (its breaker and fair share of the host), ``account`` its owner
+        (its share of the in-flight budget)."""
         self._guard, self._sender, self._host, self._prepare = guard, sender, host, prepare
+        self._endpoint, self._account = endpoint, account
         self._answered = False
         self._probe = False
         self._t0 = 0.0
@@ -53,11 +72,21 @@ class HostAttempt:
         if self._answered:
             return  # abandoned (cancelled after an early start): the slot is free
         self._answered = True
-        self._guard.release(self._host, self._probe)
+        self._release()
         latency_s = time.perf_counter() - self._t0
         # A 429 is a live host asking us to slow down: the adaptive limit and
         # Retry-After handle it; opening the breaker would stop it for a while.
-        self._guard.record(self._host, status < 500, status=status, latency_s=latency_s)
+        self._guard.record(
+            self._host,
+            status < 500,
+            status=status,
+            latency_s=latency_s,
+            endpoint=self._endpoint,
+            scope=Scope.ENDPOINT,
+        )
+
+    def _release(self) -> None:
+        self._guard.release(self._host, self._probe, endpoint=self._endpoint, account=self._account)
 
     def _begin(self, request: DeliveryRequest) -> None:
         self._t0 = time.perf_counter()
@@ -81,7 +110,9 @@ class HostAttempt:
         give the slot back with the result; a refused slot is a result too."""
         guard = self._guard
         try:
-            self._probe = await guard.acquire(self._host, self._start)
+            self._probe = await guard.acquire(
+                self._host, self._start, endpoint=self._endpoint, account=self._account
+            )
         except Rejected as exc:
             return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
         except asyncio.CancelledError:
@@ -99,8 +130,15 @@ class HostAttempt:
             unanswered = not self._answered
             if unanswered:
                 self._answered = True
-                guard.release(self._host, self._probe)
-        if unanswered and result.error_kind not in NOT_HOST_KINDS:  # no HTTP answer
-            timed_out = result.error_kind == "timeout"
-            guard.record(self._host, False, timed_out=timed_out, latency_s=result.latency_ms / 1000)
+                self._release()
+        kind = result.error_kind
+        if unanswered and kind is not None:  # no HTTP answer
+            guard.record(
+                self._host,
+                False,
+                timed_out=kind.timed_out,
+                latency_s=result.latency_ms / 1000,
+                endpoint=self._endpoint,
+                scope=kind.scope,
+            )
         return result

@@ -4,18 +4,28 @@ Every path ends in a record the broker acknowledged (outcome, retry record or de
 letter) or a counted skip; only then is the source record done and its offset
 committable. Failures of the endpoint are values here (``AttemptResult``), never
 exceptions: the retry decision is the pure ``callbacks.retry.decide``.
+
+No callback ends silently: a fresh event whose profile is not in the cache yet is held
+for it (``ProfileCache.wait_for``) before it is skipped; a pending callback (a retry,
+a parked or redelivered one) whose profile was disabled or deleted meanwhile ends with
+a ``cancelled`` outcome; one that fails for an internal reason (too large to produce, a
+metadata timeout, a bug) gets a ``failed`` outcome beside its dead letter. A callback
+held back (``FailureKind.held``: its host or account busy, a breaker open) is parked
+without an attempt: same attempt number, no outcome, back when there is room.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from callbacks.durations import parse_duration
+from callbacks.failures import FailureKind
 from callbacks.logging import get_logger
 from callbacks.models.events import Event, InvalidEvent, parse_event
 from callbacks.models.outcomes import OutcomeStatus
@@ -43,8 +53,33 @@ from dispatcher.rendering import (
 
 log = get_logger("dispatcher.deliver")
 
-# Errors that no retry can cure: the target itself is refused or unusable.
-_FINAL_KINDS = frozenset({"forbidden_target", "invalid_request"})
+# Why a pending callback was cancelled, by the reason its event would now be skipped.
+_CANCELLED_BECAUSE = {
+    "unknown_profile": "profile deleted",
+    "disabled": "profile disabled",
+    "other_account": "profile moved to another account",
+    "not_subscribed": "profile no longer subscribes to the event",
+    "required_variable_missing": "profile now requires a variable the event lacks",
+}
+
+
+class Profiles(Protocol):
+    """What the deliverer asks of the profile cache (``dispatcher.profiles``)."""
+
+    def get(self, profile_id: str) -> ProfileRecord | None: ...
+
+    def deleted(self, profile_id: str) -> bool: ...
+
+    async def wait_for(self, profile_id: str) -> ProfileRecord | None: ...
+
+
+def internal_reason(exc: BaseException) -> str:
+    """The dead-letter reason (a bounded kind) of an unexpected failure."""
+    if isinstance(exc, MessageSizeTooLargeError):
+        return "too_large"
+    if isinstance(exc, KafkaTimeoutError):
+        return "kafka_timeout"  # e.g. no metadata for a topic in time
+    return "internal_error"
 
 
 class Deliverer:
@@ -52,7 +87,7 @@ class Deliverer:
         self,
         *,
         settings: Settings,
-        profiles: Callable[[str], ProfileRecord | None],
+        profiles: Profiles,
         sender: Sender,
         guard: EndpointGuard,
         tokens: TokenCache,
@@ -69,6 +104,11 @@ class Deliverer:
         self._producer = producer
         self._metrics = metrics
         metrics.endpoint_limits.follow(guard)
+        guard.share_budget(
+            settings.max_in_flight,
+            host_share=settings.host_in_flight_share,
+            account_share=settings.account_in_flight_share,
+        )
         self._partition_counts: dict[str, int] = {}
         self._lanes = RetryLanes()  # where parked callbacks avoid waiting behind retries
         # Every attempt writes an outcome: batched per partition (``dispatcher.batching``).
@@ -93,14 +133,47 @@ class Deliverer:
             return await self._handle(job)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            # A bug must not stall the partition forever: park the record in the dead
-            # letter topic (it can be replayed from there) and make it loud.
-            self._metrics.internal_errors.labels(stage="deliver").inc()
-            log.exception(
-                "dispatch_internal_error", topic=job.source.topic, offset=job.source.offset
+        except Exception as exc:  # noqa: BLE001 - set aside below, loudly
+            return await self._internal_failure(job, exc)
+
+    async def _internal_failure(self, job: Job, exc: Exception) -> list[Awaitable[Any]]:
+        """A bug or a broker refusal must not stall the partition forever: the record
+        goes to the dead letter topic (replayable from there; without its value if the
+        value is what the broker refused) and, when the event is readable, its callback
+        gets a final ``failed`` outcome, so the delivery log shows how it ended."""
+        reason = internal_reason(exc)
+        self._metrics.internal_errors.labels(stage="deliver").inc()
+        log.exception(
+            "dispatch_internal_error",
+            reason=reason,
+            topic=job.source.topic,
+            offset=job.source.offset,
+        )
+        error = f"{reason}: {exc!r}"[:500]
+        acks = [await self._dead(job, reason, error)]
+        try:
+            event = parse_event(job.value)
+        except InvalidEvent:
+            return acks
+        profile_id = job.profile_id or event.callback_profile_id
+        delivery_id = job.delivery_id or delivery_id_for(event.event_id, profile_id)
+        self._metrics.by_outcome["failed"].inc()
+        try:
+            acks.append(
+                await self._outcome(
+                    job,
+                    event,
+                    profile_id,
+                    delivery_id,
+                    status="failed",
+                    result=AttemptResult(None, (), b"", 0.0, error),
+                    attempted_at=datetime.now(UTC),
+                    latency=False,
+                )
             )
-            return [await self._dead(job, "internal_error", repr(exc)[:500])]
+        except Exception:  # the dead letter above still holds the record
+            log.exception("internal_failure_outcome_lost", event_id=event.event_id)
+        return acks
 
     async def _handle(self, job: Job) -> list[Awaitable[Any]]:
         try:
@@ -108,7 +181,11 @@ class Deliverer:
         except InvalidEvent as exc:
             return [await self._dead(job, "invalid_event", exc.reason)]
         profile_id = job.profile_id or event.callback_profile_id
-        profile = self._profiles(profile_id)
+        pending = job.delivery_id is not None  # a retry, parked or redelivered callback
+        profile = self._profiles.get(profile_id)
+        if profile is None and not pending:
+            # Perhaps created a moment ago: its record may not have reached us yet.
+            profile = await self._profiles.wait_for(profile_id)
         variables = None
         if profile is not None and profile.required_options.enabled:
             # Only the required-variables rule needs them before the slot; otherwise they
@@ -116,6 +193,10 @@ class Deliverer:
             variables = variables_for_profile(event, profile, attempt=job.attempt, is_test=False)
         reason = skip_reason(event, profile, variables)
         if reason is not None:
+            if pending and reason in _CANCELLED_BECAUSE:
+                return await self._cancel(job, event, profile_id, reason)
+            if reason == "unknown_profile" and self._profiles.deleted(profile_id):
+                reason = "deleted"
             self._metrics.skipped.labels(reason=reason).inc()
             log.debug(
                 "event_skipped", event_id=event.event_id, profile_id=profile_id, reason=reason
@@ -124,6 +205,35 @@ class Deliverer:
         assert profile is not None
         delivery_id = job.delivery_id or delivery_id_for(event.event_id, profile.id)
         return await self._attempt(job, event, profile, variables, delivery_id)
+
+    async def _cancel(
+        self, job: Job, event: Event, profile_id: str, reason: str
+    ) -> list[Awaitable[Any]]:
+        """End a pending callback whose profile no longer takes it: a final
+        ``cancelled`` outcome (contract §6) carrying the attempt it would have been."""
+        assert job.delivery_id is not None
+        error = _CANCELLED_BECAUSE[reason]
+        self._metrics.by_outcome["cancelled"].inc()
+        log.info(
+            "callback_cancelled",
+            event_id=event.event_id,
+            profile_id=profile_id,
+            account_id=event.account_id,
+            attempt=job.attempt,
+            delivery_id=job.delivery_id,
+            reason=error,
+        )
+        ack = await self._outcome(
+            job,
+            event,
+            profile_id,
+            job.delivery_id,
+            status="cancelled",
+            result=AttemptResult(None, (), b"", 0.0, error),
+            attempted_at=datetime.now(UTC),
+            latency=False,
+        )
+        return [ack]
 
     async def _attempt(
         self,
@@ -137,7 +247,7 @@ class Deliverer:
         if profile.max_age and attempted_at > event.occurred_at + timedelta(
             seconds=parse_duration(profile.max_age)
         ):
-            result = AttemptResult(None, (), b"", 0.0, "max_age exceeded", "expired")
+            result = AttemptResult(None, (), b"", 0.0, "max_age exceeded", FailureKind.EXPIRED)
             return await self._record(
                 job,
                 event=event,
@@ -147,12 +257,12 @@ class Deliverer:
                 result=result,
             )
         lazy = variables if variables is not None else LazyVariables(event, profile, job.attempt)
-        result = await self._send(profile, lazy, delivery_id)
+        result = await self._send(profile, lazy, delivery_id, event.account_id)
         is_oauth = profile.authentication.type == "oauth2_client_credentials"
         if result.status == 401 and is_oauth:
             # The token may have been revoked or rotated early: fetch a new one, once.
             self._tokens.invalidate(profile)
-            result = await self._send(profile, lazy, delivery_id)
+            result = await self._send(profile, lazy, delivery_id, event.account_id)
         return await self._record(
             job,
             event=event,
@@ -167,6 +277,7 @@ class Deliverer:
         profile: ProfileRecord,
         variables: dict[str, Any] | LazyVariables,
         delivery_id: str,
+        account_id: str,
     ) -> AttemptResult:
         # The slot first, then the request: a callback parked because its host is busy
         # costs no render or signature, and one that waited is stamped when it leaves.
@@ -187,11 +298,15 @@ class Deliverer:
                 return await self._build(profile, values(), delivery_id)
             except RequestBuildError as exc:
                 error = f"render: {exc.reason}"
-                return AttemptResult(None, (), b"", 0.0, error, "render_error")
+                return AttemptResult(None, (), b"", 0.0, error, FailureKind.RENDER_ERROR)
             except TokenError as exc:
-                return AttemptResult(exc.status, (), b"", 0.0, exc.reason, "oauth_token")
+                kind = FailureKind.OAUTH_TOKEN
+                return AttemptResult(exc.status, (), b"", 0.0, exc.reason, kind)
 
-        attempt = HostAttempt(self._guard, self._sender, host_key(profile.url), prepare)
+        host = host_key(profile.url)
+        attempt = HostAttempt(
+            self._guard, self._sender, host, prepare, endpoint=profile.id, account=account_id
+        )
         result = await attempt.run(build)
         if attempt.sent:  # parked and fast-failed attempts took no time at the host
             self._metrics.duration.observe(result.latency_ms / 1000.0)
@@ -234,6 +349,7 @@ class Deliverer:
         }
         acks: list[Awaitable[Any]] = []
         status: OutcomeStatus
+        kind = result.error_kind
         if result.ok:
             status, final = "delivered", True
             # debug: the outcome record (and the delivery log built from it) is the
@@ -244,39 +360,18 @@ class Deliverer:
                 http_status=result.status,
                 latency_ms=round(result.latency_ms, 3),
             )
+        elif kind is not None and kind.held:
+            return [await self._hold(job, profile.id, delivery_id, kind, result, bound)]
         else:
             decision = decide(
                 status=result.status,
+                kind=kind,
                 attempt=job.attempt,
                 schedule=self._schedule,
                 retry_on=profile.retry_on,
                 retry_after_s=result.retry_after_s,
             )
-            if result.error_kind == "host_busy":
-                # Not an attempt: the endpoint was never called. Park the callback on a
-                # retry topic with its own due time, about when the host has room for it
-                # (``jobs.park``), same attempt number, no outcome record.
-                self._metrics.deferred.inc()
-                log.debug("callback_deferred", **bound, reason="host_busy")
-                lanes, partition = self._lanes, job.source.partition
-                delay, due_ms = park(
-                    self._schedule,
-                    result.retry_after_s,
-                    int(time.time() * 1000),
-                    lambda delay: lanes.latest(delay, partition),
-                )
-                return [
-                    await self._retry(
-                        job, profile.id, delivery_id, delay, job.attempt, due_ms=due_ms
-                    )
-                ]
-            final_reason: str | None = decision.final_reason
-            if result.error_kind in _FINAL_KINDS or result.error_kind in (
-                "expired",
-                "render_error",
-            ):
-                final_reason = result.error_kind
-            if final_reason is None and decision.delay_s is not None:
+            if decision.delay_s is not None:
                 status, final = "retrying", False
                 self._metrics.retries.inc()
                 acks.append(
@@ -293,7 +388,7 @@ class Deliverer:
                 )
             else:
                 status, final = "failed", True
-                reason = final_reason or "exhausted"
+                reason = str(decision.final_reason or "exhausted")
                 acks.append(await self._dead(job, reason, result.error or ""))
                 log.warning(
                     "callback_failed",
@@ -303,19 +398,71 @@ class Deliverer:
                     reason=reason,
                 )
         self._metrics.by_outcome[status].inc()
+        acks.append(
+            await self._outcome(
+                job,
+                event,
+                profile.id,
+                delivery_id,
+                status=status,
+                result=result,
+                attempted_at=attempted_at,
+                final=final,
+            )
+        )
+        return acks
+
+    async def _hold(  # noqa: PLR0917 - the callback and why it waits
+        self,
+        job: Job,
+        profile_id: str,
+        delivery_id: str,
+        kind: FailureKind,
+        result: AttemptResult,
+        bound: dict[str, Any],
+    ) -> Awaitable[Any]:
+        """Not an attempt: the endpoint was never called. Park the callback on a retry
+        topic with its own due time, about when its host has room or its breaker's probe
+        window opens (``jobs.park``): same attempt number, no outcome record."""
+        self._metrics.deferred.labels(reason=kind).inc()
+        log.debug("callback_deferred", **bound, reason=str(kind), wait_s=result.retry_after_s)
+        lanes, partition = self._lanes, job.source.partition
+        delay, due_ms = park(
+            self._schedule,
+            result.retry_after_s,
+            int(time.time() * 1000),
+            lambda delay: lanes.latest(delay, partition),
+        )
+        return await self._retry(job, profile_id, delivery_id, delay, job.attempt, due_ms=due_ms)
+
+    async def _outcome(
+        self,
+        job: Job,
+        event: Event,
+        profile_id: str,
+        delivery_id: str,
+        *,
+        status: OutcomeStatus,
+        result: AttemptResult,
+        attempted_at: datetime,
+        final: bool = True,
+        latency: bool = True,
+    ) -> Awaitable[Any]:
+        """Hand the outcome record to its batcher; ``latency`` False: no request was
+        made, so the record's ``latency_ms`` is null."""
         record = outcome_record(
             job,
             event,
-            profile_id=profile.id,
+            profile_id=profile_id,
             delivery_id=delivery_id,
             status=status,
             final=final,
             result=result,
             attempted_at=attempted_at,
+            latency=latency,
         )
         partition = await self._partition(self._outcomes.topic, job.source.partition)
-        acks.append(self._outcomes.send(partition, delivery_id.encode(), record))
-        return acks
+        return self._outcomes.send(partition, delivery_id.encode(), record)
 
     async def _retry(
         self,
@@ -365,7 +512,7 @@ class Deliverer:
 
     async def _dead(self, job: Job, reason: str, error: str) -> Awaitable[Any]:
         self._metrics.dead_letters.labels(reason=reason).inc()
-        if reason in ("invalid_event", "internal_error"):
+        if reason in ("invalid_event", "internal_error", "too_large", "kafka_timeout"):
             log.warning(
                 "dead_lettered",
                 reason=reason,
@@ -374,9 +521,14 @@ class Deliverer:
                 partition=job.source.partition,
                 offset=job.source.offset,
             )
-        return await self._producer.send(  # type: ignore[no-any-return]
-            self._topics.dead,
-            job.value,
-            key=job.key,
-            headers=job.dead_headers(reason, error),
-        )
+        headers = job.dead_headers(reason, error)
+        try:
+            return await self._producer.send(  # type: ignore[no-any-return]
+                self._topics.dead, job.value, key=job.key, headers=headers
+            )
+        except MessageSizeTooLargeError:
+            # The value itself is what the broker refuses: the headers keep where the
+            # original sits, so it can still be found (and replayed) from there.
+            return await self._producer.send(  # type: ignore[no-any-return]
+                self._topics.dead, None, key=job.key, headers=headers
+            )

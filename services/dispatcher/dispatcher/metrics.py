@@ -26,6 +26,7 @@ PROFILE_ERRORS = "callbacks_profile_cache_errors_total"
 INTERNAL_ERRORS = "callbacks_dispatcher_internal_errors_total"
 OFFSET_COMMITS = "callbacks_offset_commits_total"
 DEFERRED_TOTAL = "callbacks_deliveries_deferred_total"
+PROFILE_HOLDS = "callbacks_profile_holds_total"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -34,7 +35,8 @@ class DispatcherMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.deliveries = Counter(
             DELIVERIES_TOTAL,
-            "Delivery attempts by outcome (delivered, retrying, failed).",
+            "Delivery attempts by outcome (delivered, retrying, failed), and callbacks "
+            "ended without one (cancelled).",
             ["outcome"],
             registry=registry,
         )
@@ -103,13 +105,22 @@ class DispatcherMetrics:
         )
         self.deferred = Counter(
             DEFERRED_TOTAL,
-            "Callbacks parked on a retry topic without an attempt (host not completing).",
+            "Callbacks parked on a retry topic without an attempt, by reason (host_busy, "
+            "account_busy, circuit_open).",
+            ["reason"],
+            registry=registry,
+        )
+        self.profile_holds = Counter(
+            PROFILE_HOLDS,
+            "Events held for a profile not yet in the cache, by result (found, timed_out, "
+            "full: too many held already).",
+            ["result"],
             registry=registry,
         )
         # Children resolved once: ``labels()`` per attempt is a measurable cost.
         self.by_outcome = {
             outcome: self.deliveries.labels(outcome=outcome)
-            for outcome in ("delivered", "retrying", "failed")
+            for outcome in ("delivered", "retrying", "failed", "cancelled")
         }
         self.commits = Counter(
             OFFSET_COMMITS, "Offset commits, by result.", ["result"], registry=registry

@@ -1,5 +1,5 @@
-"""The outcome record of one attempt (contract §6), as the bytes put on
-``callbacks.outcomes``.
+"""The outcome record of one attempt, or of a callback's ending without one (contract
+§6), as the bytes put on ``callbacks.outcomes``.
 
 Serialised from a dict rather than through the ``Outcome`` model: this runs once per
 attempt, and a model round trip costs more than the rest of the record.
@@ -29,7 +29,10 @@ def outcome_record(
     final: bool,
     result: AttemptResult,
     attempted_at: datetime,
+    latency: bool = True,
 ) -> bytes:
+    """``latency`` False: no request was made (``cancelled``, an internal failure), so
+    ``latency_ms`` is null rather than a zero that would read as a fast answer."""
     return orjson.dumps(
         {
             "attempt_id": os.urandom(16).hex(),
@@ -44,7 +47,7 @@ def outcome_record(
             "final": final,
             "http_status": result.status,
             "error": result.error,
-            "latency_ms": round(result.latency_ms, 3),
+            "latency_ms": round(result.latency_ms, 3) if latency else None,
             "attempted_at": attempted_at,
             "source_topic": job.source.topic,
             "source_partition": job.source.partition,

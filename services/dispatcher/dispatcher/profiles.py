@@ -7,6 +7,11 @@ record of a key wins and a tombstone deletes, because the local broker keeps eve
 record (no compaction). Ready once the end offsets seen at start are reached; after
 that it keeps following, so a saved change governs deliveries within about a second.
 Secrets are opened once, on load.
+
+An event may arrive before its brand-new profile has (the API promises a change governs
+deliveries within a second): ``wait_for`` holds such an event until the profile is
+applied, bounded in time and in how many are held at once. Deleted profiles are
+remembered (bounded) so their pending retries end as ``cancelled`` without waiting.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+from collections import OrderedDict
 from collections.abc import Callable
 
 import pydantic
@@ -30,6 +36,9 @@ log = get_logger(__name__)
 
 Opener = Callable[[str], str]
 
+# Deleted profile ids remembered, oldest forgotten first (a few MB at most).
+DELETED_REMEMBERED = 100_000
+
 
 class ProfileCache:
     def __init__(self, settings: Settings, opener: Opener, metrics: DispatcherMetrics) -> None:
@@ -41,8 +50,47 @@ class ProfileCache:
         self.ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._deleted: OrderedDict[str, None] = OrderedDict()
+        # Events held for a profile not seen yet: woken when it is applied.
+        self._awaited: dict[str, tuple[asyncio.Event, int]] = {}  # and how many wait
+        self._holding = 0
+        self._hold_s = settings.unknown_profile_hold_s
+        self._hold_max = settings.unknown_profile_hold_max
 
     def get(self, profile_id: str) -> ProfileRecord | None:
+        return self._profiles.get(profile_id)
+
+    def deleted(self, profile_id: str) -> bool:
+        """A tombstone for this id was read (and the profile not created again)."""
+        return profile_id in self._deleted
+
+    async def wait_for(self, profile_id: str) -> ProfileRecord | None:
+        """The profile, waiting up to ``CALLBACKS_UNKNOWN_PROFILE_HOLD`` for one not
+        seen yet; None at once for a deleted one, or when too many events are held."""
+        profile = self._profiles.get(profile_id)
+        if profile is not None or profile_id in self._deleted or self._hold_s <= 0:
+            return profile
+        if self._holding >= self._hold_max:
+            self._metrics.profile_holds.labels(result="full").inc()
+            return None
+        applied, held = self._awaited.get(profile_id, (asyncio.Event(), 0))
+        self._awaited[profile_id] = (applied, held + 1)
+        self._holding += 1
+        try:
+            async with asyncio.timeout(self._hold_s):
+                await applied.wait()
+        except TimeoutError:
+            self._metrics.profile_holds.labels(result="timed_out").inc()
+            return None
+        finally:
+            self._holding -= 1
+            entry = self._awaited.get(profile_id)
+            if entry is not None and entry[0] is applied:
+                if entry[1] > 1:
+                    self._awaited[profile_id] = (applied, entry[1] - 1)
+                else:
+                    del self._awaited[profile_id]
+        self._metrics.profile_holds.labels(result="found").inc()
         return self._profiles.get(profile_id)
 
     @property
@@ -128,6 +176,11 @@ class ProfileCache:
         profile_id = record.key.decode()
         if record.value is None:
             self._profiles.pop(profile_id, None)
+            self._deleted[profile_id] = None
+            self._deleted.move_to_end(profile_id)
+            if len(self._deleted) > DELETED_REMEMBERED:
+                self._deleted.popitem(last=False)
+            self._wake(profile_id)
             return
         try:
             sealed = ProfileRecord.model_validate_json(record.value)
@@ -141,6 +194,13 @@ class ProfileCache:
             log.warning("profile_record_unreadable", profile_id=profile_id, reason=reason)
             return
         self._profiles[profile_id] = profile
+        self._deleted.pop(profile_id, None)
+        self._wake(profile_id)
+
+    def _wake(self, profile_id: str) -> None:
+        entry = self._awaited.pop(profile_id, None)
+        if entry is not None:
+            entry[0].set()
 
 
 def freeze_heap() -> None:

@@ -1,9 +1,32 @@
-"""Endpoint protection: an adaptive concurrency limit and a circuit breaker per host.
+"""Endpoint protection: a concurrency limit per host, circuit breakers, in-flight shares.
 
 Why: every customer endpoint shares one process. Without a cap, a slow host would hold
 every in-flight slot; without a breaker, a dead host would cost a full timeout per
 callback. The cap adapts (``dispatcher.aimd``): it halves when the host answers 429 or
 503 or times out and grows back on fast successes, up to ``max_per_host``.
+
+Hosts are shared by tenants (one gateway with a path per product, an automation
+platform), so a breaker has a scope (``callbacks.failures.Scope``):
+
+- the *host's* breaker counts connection-level failures (refused, reset, TLS, DNS,
+  connect timeout: nothing was sent) and opens for every profile on the host;
+- an *endpoint's* breaker (one per profile, kept only while it has failures) counts
+  answers (``5xx``) and failures after the request was written (timeouts), and opens for
+  that profile only: one path's ``5xx`` never holds back another profile's callbacks.
+
+A callback held back by an open breaker is told when its probe window opens
+(``Rejected.wait_s``) and is parked until then, without an attempt. The adaptive limit
+stays per host (it is the host's capacity) and is shared fairly by the profiles using
+it: waiters queue per profile and freed slots go round-robin between the profiles with
+waiters, so a profile with a thousand callbacks queued delays one with a few by at most
+one slot per other waiting profile.
+
+No host and no account holds more than its share of the in-flight budget
+(``share_budget``: callbacks running or waiting for a slot) while another host, or
+account, asked for a slot within ``CONTENTION_WINDOW_S``, or while the guard holds
+``PRESSURE_SHARE`` of the budget: the callbacks beyond it are parked (``host_busy`` with
+the host's come-back estimate, ``account_busy`` without one). Alone and below that
+pressure, a host or account may use more (nothing else is waiting for it).
 
 Callbacks beyond what a host should hold are *parked* (``host_busy``: handed to a retry
 topic without an attempt), so the in-flight budget stays with the healthy hosts:
@@ -23,6 +46,7 @@ long: nothing says it is overloaded, and bounding it would park a fast host's bu
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +54,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+from callbacks.failures import FailureKind, Scope
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -49,6 +74,13 @@ LIMIT_GAUGE_TOP_HOSTS = 20
 # new host is first seen, at most this often.
 FORGET_IDLE_S = 600.0
 SWEEP_EVERY_S = 60.0
+# A half-open breaker's probe is under way: held-back callbacks look again this soon.
+PROBE_RECHECK_S = 1.0
+# Another host (account) counts as wanting room if it asked for a slot this recently.
+CONTENTION_WINDOW_S = 1.0
+# Or when the guard holds this share of the in-flight budget: fetching would soon pause,
+# and the records behind it (of other hosts, unseen yet) could not ask at all.
+PRESSURE_SHARE = 0.75
 
 
 def _STARTED() -> None:  # noqa: N802 - a marker, see ``_Host.starters``
@@ -56,12 +88,13 @@ def _STARTED() -> None:  # noqa: N802 - a marker, see ``_Host.starters``
 
 
 class Rejected(Exception):
-    """The attempt was not started; ``reason`` is ``circuit_open`` or ``host_busy``."""
+    """The attempt was not started: held back (``reason.held``), not an attempt."""
 
-    def __init__(self, reason: str, wait_s: float | None = None) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: FailureKind, wait_s: float | None = None) -> None:
+        super().__init__(str(reason))
         self.reason = reason
-        # host_busy: in about how many seconds the host has room (None: no estimate)
+        # In about how many seconds to come back: the host has room, or the breaker's
+        # probe window opens (None: no estimate).
         self.wait_s = wait_s
 
 
@@ -86,6 +119,12 @@ class Breaker:
             return True
         return False
 
+    def retry_in_s(self, now: float) -> float:
+        """When a callback held back now should look again: the probe window."""
+        if self.state == "open":
+            return max(0.0, self.opened_at + self.open_s - now)
+        return min(self.open_s, PROBE_RECHECK_S)
+
     def record(self, ok: bool, now: float) -> BreakerState | None:
         """Count a result; returns the new state when it changed."""
         before = self.state
@@ -101,11 +140,87 @@ class Breaker:
         return self.state if self.state != before else None
 
 
+class FairQueue:
+    """Waiters of one host, queued per endpoint (profile) and served round-robin."""
+
+    __slots__ = ("_by_endpoint", "_owner", "_turn")
+
+    def __init__(self) -> None:
+        self._by_endpoint: dict[str, deque[asyncio.Future[None]]] = {}
+        self._owner: dict[asyncio.Future[None], str] = {}
+        self._turn: deque[str] = deque()  # endpoints with waiters, next one first
+
+    def __len__(self) -> int:
+        return len(self._owner)
+
+    def __bool__(self) -> bool:
+        return bool(self._owner)
+
+    def __contains__(self, waiter: object) -> bool:
+        return waiter in self._owner
+
+    def append(self, endpoint: str, waiter: asyncio.Future[None]) -> None:
+        queue = self._by_endpoint.get(endpoint)
+        if queue is None:
+            queue = self._by_endpoint[endpoint] = deque()
+            self._turn.append(endpoint)
+        queue.append(waiter)
+        self._owner[waiter] = endpoint
+
+    def popleft(self) -> tuple[str, asyncio.Future[None]]:
+        """The oldest waiter of the endpoint whose turn it is, and that endpoint."""
+        endpoint = self._turn.popleft()
+        queue = self._by_endpoint[endpoint]
+        waiter = queue.popleft()
+        if queue:
+            self._turn.append(endpoint)
+        else:
+            del self._by_endpoint[endpoint]
+        del self._owner[waiter]
+        return endpoint, waiter
+
+    def pop(self) -> asyncio.Future[None]:
+        """The newest waiter of the endpoint with the most waiters (shedding)."""
+        endpoint = max(self._by_endpoint, key=lambda e: len(self._by_endpoint[e]))
+        waiter = self._by_endpoint[endpoint][-1]
+        self.remove(waiter)
+        return waiter
+
+    def remove(self, waiter: asyncio.Future[None]) -> None:
+        endpoint = self._owner.pop(waiter)
+        queue = self._by_endpoint[endpoint]
+        queue.remove(waiter)
+        if not queue:
+            del self._by_endpoint[endpoint]
+            self._turn.remove(endpoint)
+
+
+class _Recent:
+    """The two most recent distinct keys (hosts or accounts) that asked for a slot."""
+
+    __slots__ = ("_a", "_b")
+
+    def __init__(self) -> None:
+        self._a: tuple[str, float] = ("", -math.inf)
+        self._b: tuple[str, float] = ("", -math.inf)
+
+    def saw(self, key: str, now: float) -> None:
+        if self._a[0] != key:
+            self._b = self._a
+        self._a = (key, now)
+
+    def others(self, key: str, now: float) -> bool:
+        """Another key asked within ``CONTENTION_WINDOW_S``."""
+        return any(k != key and now - t < CONTENTION_WINDOW_S for k, t in (self._a, self._b))
+
+
 @dataclass
 class _Host:
     aimd: Aimd
-    breaker: Breaker
-    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    breaker: Breaker  # connection-level failures: every profile on the host
+    # Per endpoint (profile), only while it has failures: answers and timeouts.
+    endpoints: dict[str, Breaker] = field(default_factory=dict)
+    waiters: FairQueue = field(default_factory=FairQueue)
     active: int = 0
     attempts: int = 0  # ranks hosts for the limit gauge
     last_progress: float = 0.0
@@ -134,6 +249,21 @@ class EndpointGuard:
         self._clock = clock
         self._on_transition = on_transition
         self._swept_at = clock()
+        # In-flight shares (``share_budget``); unlimited until told otherwise.
+        self._host_cap = math.inf
+        self._account_cap = math.inf
+        self._pressure = math.inf
+        self._held = 0  # callbacks running or waiting for a slot, every host
+        self._accounts: dict[str, int] = {}  # the same, per account
+        self._recent_hosts = _Recent()
+        self._recent_accounts = _Recent()
+
+    def share_budget(self, budget: int, *, host_share: float, account_share: float) -> None:
+        """Cap what one host, and one account, may hold of ``budget`` in-flight records
+        (running or waiting for a slot) while another host, or account, has work."""
+        self._host_cap = max(1, int(budget * host_share))
+        self._account_cap = max(1, int(budget * account_share))
+        self._pressure = budget * PRESSURE_SHARE
 
     def _host(self, host: str) -> _Host:
         state = self._hosts.get(host)
@@ -147,7 +277,7 @@ class EndpointGuard:
         return state
 
     def _forget_idle(self, now: float) -> None:
-        """Drop hosts idle for ``FORGET_IDLE_S``: nothing running or waiting, breaker
+        """Drop hosts idle for ``FORGET_IDLE_S``: nothing running or waiting, breakers
         closed, no parked callbacks booked to come back. Customers' hosts come and go;
         the table would otherwise grow for as long as the process lives. A host seen
         again starts afresh (at the ceiling), as after a restart."""
@@ -160,19 +290,35 @@ class EndpointGuard:
             and state.active == 0
             and not state.waiters
             and state.breaker.state == "closed"
+            and all(b.state == "closed" for b in state.endpoints.values())
             and not any(slot >= current for slot in state.parked.booked)
         ]
         for host in idle:
             del self._hosts[host]
 
     def open_count(self) -> int:
-        return sum(1 for h in self._hosts.values() if h.breaker.state == "open")
+        """Open breakers, host and endpoint scope."""
+        return sum(
+            (h.breaker.state == "open") + sum(b.state == "open" for b in h.endpoints.values())
+            for h in self._hosts.values()
+        )
 
-    def state_of(self, host: str) -> BreakerState:
-        return self._host(host).breaker.state
+    def state_of(self, host: str, endpoint: str | None = None) -> BreakerState:
+        state = self._host(host)
+        if endpoint is None:
+            return state.breaker.state
+        breaker = state.endpoints.get(endpoint)
+        return "closed" if breaker is None else breaker.state
 
     def limit_of(self, host: str) -> int:
         return self._host(host).aimd.allowed
+
+    def held_by(self, *, host: str | None = None, account: str | None = None) -> int:
+        """Callbacks running or waiting for a slot, of a host or of an account."""
+        if host is not None:
+            state = self._hosts.get(host)
+            return 0 if state is None else state.active + len(state.waiters)
+        return self._accounts.get(account or "", 0)
 
     def limits(self) -> list[tuple[str, int, int]]:
         """(host, current limit, attempts so far) of every host seen."""
@@ -202,80 +348,167 @@ class EndpointGuard:
 
     def _shed(self, state: _Host) -> None:
         """Park the waiters beyond the queue bound of a host whose limit was just cut
-        (they queued while its limit was higher), newest first."""
+        (they queued while its limit was higher), newest of the longest queue first."""
         bound = self._queue_bound(state)
         now = self._clock()
         while len(state.waiters) > bound:
             waiter = state.waiters.pop()
             state.starters.pop(waiter, None)
             if not waiter.done():
-                waiter.set_exception(Rejected("host_busy", self._come_back_in_s(state, now)))
+                wait_s = self._come_back_in_s(state, now)
+                waiter.set_exception(Rejected(FailureKind.HOST_BUSY, wait_s))
 
-    async def acquire(self, host: str, start: Callable[[], None] | None = None) -> bool:
-        """Take one of the host's slots for one attempt (``release`` it after); raises
-        Rejected instead. Returns whether this attempt is the half-open probe.
+    def _admit_breakers(self, state: _Host, endpoint: str, now: float) -> bool:
+        """Raise ``circuit_open`` unless every breaker on the way admits the attempt;
+        returns whether it is a probe (of the host's breaker, the endpoint's, or both)."""
+        probes: list[Breaker] = []
+        for breaker in (state.breaker, state.endpoints.get(endpoint)):
+            if breaker is None or breaker.state == "closed":
+                continue
+            if breaker.state == "open" and now - breaker.opened_at >= breaker.open_s:
+                breaker.state = "half_open"
+            if breaker.state != "half_open" or breaker.probing:
+                raise Rejected(FailureKind.CIRCUIT_OPEN, breaker.retry_in_s(now))
+            probes.append(breaker)
+        for breaker in probes:
+            breaker.probing = True
+        return bool(probes)
+
+    def _closed_for(self, state: _Host, endpoint: str) -> bool:
+        breaker = state.endpoints.get(endpoint)
+        return state.breaker.state == "closed" and (breaker is None or breaker.state == "closed")
+
+    def _held_back(self, state: _Host, endpoint: str, now: float) -> Rejected:
+        wait = 0.0
+        for breaker in (state.breaker, state.endpoints.get(endpoint)):
+            if breaker is not None and breaker.state != "closed":
+                wait = max(wait, breaker.retry_in_s(now))
+        return Rejected(FailureKind.CIRCUIT_OPEN, wait)
+
+    def _end_probe(self, state: _Host, endpoint: str) -> None:
+        for breaker in (state.breaker, state.endpoints.get(endpoint)):
+            if breaker is not None:
+                breaker.probing = False
+
+    def _over_share(self, host: str, state: _Host, account: str, now: float) -> Rejected | None:
+        """A host or account over its in-flight share while another one has work, or
+        while the guard holds ``PRESSURE_SHARE`` of the budget."""
+        self._recent_hosts.saw(host, now)
+        pressed = self._held >= self._pressure
+        if state.active + len(state.waiters) >= self._host_cap and (
+            pressed or self._recent_hosts.others(host, now)
+        ):
+            return Rejected(FailureKind.HOST_BUSY, self._come_back_in_s(state, now))
+        if not account:
+            return None
+        self._recent_accounts.saw(account, now)
+        if self._accounts.get(account, 0) >= self._account_cap and (
+            pressed or self._recent_accounts.others(account, now)
+        ):
+            return Rejected(FailureKind.ACCOUNT_BUSY)
+        return None
+
+    def _enter(self, account: str) -> None:
+        self._held += 1
+        if account:
+            self._accounts[account] = self._accounts.get(account, 0) + 1
+
+    def _leave(self, account: str) -> None:
+        self._held -= 1
+        if account:
+            left = self._accounts[account] - 1
+            if left:
+                self._accounts[account] = left
+            else:
+                del self._accounts[account]
+
+    async def acquire(
+        self,
+        host: str,
+        start: Callable[[], None] | None = None,
+        *,
+        endpoint: str = "",
+        account: str = "",
+    ) -> bool:
+        """Take one of the host's slots for one attempt (``release`` it after, with the
+        same ``endpoint`` and ``account``); raises Rejected instead. Returns whether this
+        attempt is a half-open probe.
+
+        ``endpoint`` (the profile) picks the endpoint breaker and the fair-share queue;
+        ``account`` is counted against its in-flight share.
 
         ``start``, if given, is called when a queued attempt is granted its slot, in
         the loop turn that freed it (usually the one that read an answer), so it can
         send its request then rather than a loop turn later, when this returns. It must
-        not raise. An attempt granted while the breaker is not closed is not started."""
+        not raise. An attempt granted while a breaker is not closed is not started."""
         state = self._host(host)
         now = self._clock()
-        if state.breaker.state != "closed" and not state.breaker.admit(now):
-            raise Rejected("circuit_open")
-        probe = state.breaker.state == "half_open"
+        probe = self._admit_breakers(state, endpoint, now)
         allowed = state.aimd.allowed
         queued = len(state.waiters)
         if not probe:
+            refusal = None
             if queued >= allowed * STALLED_WAITERS_FACTOR and self._stalled(state, now):
-                raise Rejected("host_busy")
-            if state.aimd.throttled and queued >= self._queue_bound(state):
-                raise Rejected("host_busy", self._come_back_in_s(state, now))
-        if state.active >= allowed or state.waiters:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            state.waiters.append(waiter)
-            if start is not None:
-                state.starters[waiter] = start
-            try:
-                await waiter  # ``_grant`` counts the slot as ours before waking us
-            except Rejected:
-                # Shed by ``_shed``: already out of the queue, never held a slot.
-                if probe:
-                    state.breaker.probing = False
-                raise
-            except BaseException:
-                state.starters.pop(waiter, None)
-                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                    self._free(state)  # granted, then cancelled: hand the slot on
-                elif waiter in state.waiters:  # ``_grant``/``_shed`` may have dropped it
-                    state.waiters.remove(waiter)
-                if probe:
-                    state.breaker.probing = False
-                raise
-            started = state.starters.pop(waiter, None) is _STARTED
-        else:
-            state.active += 1
-            started = False
-        if not probe and not started and state.breaker.state != "closed":
-            # The breaker opened while this attempt queued: fail fast like the rest.
+                refusal = Rejected(FailureKind.HOST_BUSY)
+            elif state.aimd.throttled and queued >= self._queue_bound(state):
+                refusal = Rejected(FailureKind.HOST_BUSY, self._come_back_in_s(state, now))
+            else:
+                refusal = self._over_share(host, state, account, now)
+            if refusal is not None:
+                raise refusal
+        self._enter(account)
+        try:
+            started = await self._take_slot(state, allowed, start, endpoint)
+        except BaseException:
+            self._leave(account)
+            if probe:
+                self._end_probe(state, endpoint)
+            raise
+        if not probe and not started and not self._closed_for(state, endpoint):
+            # A breaker opened while this attempt queued: held back like the rest.
             self._free(state)
-            raise Rejected("circuit_open")
+            self._leave(account)
+            raise self._held_back(state, endpoint, self._clock())
         if state.active == 1:
             state.last_progress = self._clock()  # a host that was idle starts afresh
         state.attempts += 1
         return probe
 
-    @staticmethod
-    def _grant(state: _Host) -> None:
-        """Wake waiters while the (possibly changed) limit has room, in arrival order."""
+    async def _take_slot(
+        self, state: _Host, allowed: int, start: Callable[[], None] | None, endpoint: str
+    ) -> bool:
+        """A slot now, or in the fair queue; returns whether ``start`` sent the request."""
+        if state.active < allowed and not state.waiters:
+            state.active += 1
+            return False
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        state.waiters.append(endpoint, waiter)
+        if start is not None:
+            state.starters[waiter] = start
+        try:
+            await waiter  # ``_grant`` counts the slot as ours before waking us
+        except Rejected:
+            raise  # shed by ``_shed``: already out of the queue, never held a slot
+        except BaseException:
+            state.starters.pop(waiter, None)
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._free(state)  # granted, then cancelled: hand the slot on
+            elif waiter in state.waiters:  # ``_grant``/``_shed`` may have dropped it
+                state.waiters.remove(waiter)
+            raise
+        return state.starters.pop(waiter, None) is _STARTED
+
+    def _grant(self, state: _Host) -> None:
+        """Wake waiters while the (possibly changed) limit has room, round-robin between
+        the endpoints, in arrival order within one."""
         while state.waiters and state.active < state.aimd.allowed:
-            waiter = state.waiters.popleft()
+            endpoint, waiter = state.waiters.popleft()
             if not waiter.done():
                 state.active += 1
                 waiter.set_result(None)
                 start = state.starters.get(waiter)
                 if start is not None:
-                    if state.breaker.state == "closed":
+                    if self._closed_for(state, endpoint):
                         state.starters[waiter] = _STARTED
                         start()
                     else:
@@ -295,7 +528,7 @@ class EndpointGuard:
         state.grant_pending = False
         self._grant(state)
 
-    def release(self, host: str, probe: bool) -> None:
+    def release(self, host: str, probe: bool, *, endpoint: str = "", account: str = "") -> None:
         """Give the slot back. It goes to the next waiter once the attempt's result is
         recorded (``record``, right after, or the next loop turn without one): a ``429``
         must cut the limit before its slot is handed on, or the waiter's request goes
@@ -303,18 +536,19 @@ class EndpointGuard:
         state = self._hosts[host]
         state.last_progress = self._clock()
         self._free(state, defer=True)
-        if probe and state.breaker.probing:
-            # The probe ended without a result (cancelled): let another one try.
-            state.breaker.probing = False
+        self._leave(account)
+        if probe:
+            # The probe ended (its result, if any, is recorded next): another may try.
+            self._end_probe(state, endpoint)
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
+    async def slot(self, host: str, endpoint: str = "") -> AsyncIterator[None]:
         """``acquire``/``release`` as a context manager (tests, non-hot paths)."""
-        probe = await self.acquire(host)
+        probe = await self.acquire(host, endpoint=endpoint)
         try:
             yield
         finally:
-            self.release(host, probe)
+            self.release(host, probe, endpoint=endpoint)
 
     def record(
         self,
@@ -324,14 +558,21 @@ class EndpointGuard:
         status: int | None = None,
         timed_out: bool = False,
         latency_s: float = 0.0,
+        endpoint: str | None = None,
+        scope: Scope = Scope.HOST,
     ) -> None:
-        """Feed the breaker (``ok``: the host answered like a live server) and the
-        adaptive limit (the status, or a timeout, and how long the call took)."""
+        """Feed a breaker and the adaptive limit (the status, or a timeout, and how long
+        the call took). ``ok`` (the receiver behaved like a live server) goes to the
+        breaker of ``scope``: the host's, or ``endpoint``'s. An answer of any status
+        also tells the host's breaker that the host is up."""
         state = self._host(host)
         now = self._clock()
-        changed = state.breaker.record(ok, now)
-        if changed is not None and self._on_transition is not None:
-            self._on_transition(host, changed)
+        if scope is Scope.ENDPOINT and endpoint is not None:
+            self._record_endpoint(state, host, endpoint, ok, now)
+            if status is not None:
+                self._record_breaker(state.breaker, host, True, now)
+        elif scope is not Scope.NONE:
+            self._record_breaker(state.breaker, host, ok, now)
         allowed = state.aimd.allowed
         state.aimd.observe(
             status=status,
@@ -348,6 +589,23 @@ class EndpointGuard:
             if state.aimd.allowed < allowed and state.aimd.throttled:
                 self._shed(state)
             self._grant(state)  # the limit may have grown
+
+    def _record_endpoint(
+        self, state: _Host, host: str, endpoint: str, ok: bool, now: float
+    ) -> None:
+        breaker = state.endpoints.get(endpoint)
+        if breaker is None:
+            if ok:
+                return  # a healthy endpoint keeps no breaker
+            breaker = state.endpoints[endpoint] = Breaker(self._threshold, self._open_s)
+        self._record_breaker(breaker, f"{host} profile {endpoint}", ok, now)
+        if breaker.state == "closed" and breaker.failures == 0:
+            del state.endpoints[endpoint]
+
+    def _record_breaker(self, breaker: Breaker, name: str, ok: bool, now: float) -> None:
+        changed = breaker.record(ok, now)
+        if changed is not None and self._on_transition is not None:
+            self._on_transition(name, changed)
 
 
 class EndpointLimitCollector(Collector):

@@ -141,7 +141,7 @@ class Dispatcher:
             self._guard = guard
             self._deliverer = Deliverer(
                 settings=settings,
-                profiles=cache.get,
+                profiles=cache,  # issue 15: ``wait_for``, ``deleted`` besides ``get``
                 sender=sender,
                 guard=guard,
                 tokens=TokenCache(sender),

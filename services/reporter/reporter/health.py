@@ -105,8 +105,8 @@ def finals_by_profile(outcomes: Iterable[Outcome]) -> dict[uuid.UUID, list[Final
     """The batch's final outcomes, grouped by profile."""
     out: dict[uuid.UUID, list[Final]] = {}
     for o in outcomes:
-        if not o.final:
-            continue
+        if not o.final or o.status in ("cancelled", "stale"):
+            continue  # ended by a profile change, not by the receiver
         at = o.attempted_at if o.attempted_at.tzinfo else o.attempted_at.replace(tzinfo=UTC)
         delivered = o.status == "delivered"
         gone = not delivered and o.http_status == GONE

@@ -103,17 +103,20 @@ changes AS (
     WHERE p.final AND l.attempt >= p.attempt
 ),
 counted AS (
-    INSERT INTO delivery_counters AS c (account_id, profile_id, bucket, delivered, failed)
+    INSERT INTO delivery_counters AS c (
+        account_id, profile_id, bucket, delivered, failed, cancelled)
     SELECT account_id, profile_id,
            date_bin('15 minutes', at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
            coalesce(sum(delta) FILTER (WHERE status = 'delivered'), 0),
-           coalesce(sum(delta) FILTER (WHERE status = 'failed'), 0)
+           coalesce(sum(delta) FILTER (WHERE status = 'failed'), 0),
+           coalesce(sum(delta) FILTER (WHERE status = 'cancelled'), 0)
     FROM changes
     GROUP BY 1, 2, 3
     ORDER BY 1, 3, 2
     ON CONFLICT (account_id, bucket, profile_id) DO UPDATE SET
         delivered = c.delivered + EXCLUDED.delivered,
-        failed = c.failed + EXCLUDED.failed
+        failed = c.failed + EXCLUDED.failed,
+        cancelled = c.cancelled + EXCLUDED.cancelled
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted) AS inserted

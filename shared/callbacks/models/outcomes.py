@@ -1,4 +1,6 @@
-"""Outcome records on ``callbacks.outcomes``: one per attempt (contract §6)."""
+"""Outcome records on ``callbacks.outcomes``: one per attempt, and one per callback that
+ends without one (``cancelled``: its profile was disabled or deleted while it waited;
+``stale``: superseded under ``ordering: latest``), contract §6."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-OutcomeStatus = Literal["delivered", "retrying", "failed"]
+OutcomeStatus = Literal["delivered", "retrying", "failed", "cancelled", "stale"]
 
 
 class Outcome(BaseModel):

@@ -41,7 +41,11 @@ class Received:
 
 
 class Sink:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """``host``: a loopback address to listen on (127.0.0.2, … are other hosts)."""
+        self.host = host
+        self.active = 0  # requests being answered now
+        self.peak = 0  # the most answered at once
         self.received: list[Received] = []
         self.token_requests: list[Received] = []
         self.scripts: dict[str, list[Reply]] = {}
@@ -51,7 +55,7 @@ class Sink:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -79,7 +83,7 @@ class Sink:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
 
     async def stop(self) -> None:
         self._release.set()
@@ -106,8 +110,13 @@ class Sink:
         reply = Reply()
         if script:
             reply = script.pop(0) if len(script) > 1 else script[0]
-        if reply.hang:
-            await self._release.wait()
-        elif reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            if reply.hang:
+                await self._release.wait()
+            elif reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
+        finally:
+            self.active -= 1
         return web.Response(status=reply.status, headers=reply.headers, body=reply.body)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from callbacks.failures import FailureKind, Scope
 from callbacks.request import DeliveryRequest
 from callbacks.sender import AttemptResult, Call, Sender
 
@@ -198,14 +199,19 @@ async def test_stale_keep_alive_connection_is_replaced_once() -> None:
     assert len(connections) == 2
 
 
-async def test_garbage_and_early_close_are_connection_errors() -> None:
+async def test_garbage_and_early_close_after_the_request_are_the_endpoints() -> None:
+    """The request was written: a connection error then says something about the
+    endpoint (its profile's breaker), not about the host taking connections."""
+
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
 
     for handler in (answering(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"), hang_up):
         async with serving(handler) as (base, _):
             [result] = await send_each(base)
-        assert result.error_kind == "connection", result
+        assert result.error_kind == FailureKind.CONNECTION_LOST, result
+        assert result.error_kind.scope is Scope.ENDPOINT
+        assert result.error_kind.reached
         assert result.error is not None
         assert result.error.startswith("connection error: ")
 
@@ -223,8 +229,12 @@ async def test_timeout_and_refused_connection() -> None:
             await client.close()
     assert (result.error_kind, result.error) == ("timeout", "timeout")
     assert 150 < result.latency_ms < 2000
+    assert result.error_kind is not None
+    assert result.error_kind.scope is Scope.ENDPOINT  # it was sent, then no answer
     [refused] = await send_each(base)  # the server is gone now
-    assert refused.error_kind == "connection"
+    assert refused.error_kind == FailureKind.CONNECTION
+    assert refused.error_kind.scope is Scope.HOST  # nothing was sent
+    assert not refused.error_kind.reached
 
 
 async def test_invalid_urls_are_not_sent() -> None:

@@ -52,7 +52,7 @@ async def test_parked_callbacks_are_delivered_long_before_the_retry_delay(
         # Every callback is tried once, parked ones included, long before 30 s.
         await sink.wait_for(EVENTS, "/capped", timeout_s=15)
         took_s = time.monotonic() - started
-        parked = metric(dispatcher, "callbacks_deliveries_deferred_total")
+        parked = metric(dispatcher, "callbacks_deliveries_deferred_total", reason="host_busy")
     finally:
         dispatcher.request_stop()
         await asyncio.wait_for(running, 15)

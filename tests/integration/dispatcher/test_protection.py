@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from callbacks.settings import Settings
+from dispatcher import Dispatcher
+from dispatcher.metrics import BREAKER_TRANSITIONS
+from dispatcher.metrics import DEFERRED_TOTAL as DEFERRED
 
+from tests.helpers import eventually
 from tests.integration.dispatcher.conftest import (
     dead_letters,
     drain,
@@ -37,7 +42,12 @@ async def test_hanging_endpoint_does_not_slow_healthy_ones(
     topics: Settings, sink: Sink, hanging: Sink
 ) -> None:
     settings = topics.model_copy(
-        update={"delivery_timeout": "5s", "breaker_failure_threshold": 3, "max_in_flight": 300}
+        update={
+            "delivery_timeout": "5s",
+            "breaker_failure_threshold": 3,
+            "max_in_flight": 300,
+            "shutdown_grace": "1s",
+        }
     )
     healthy = make_profile(sink.url("/fast"))
     dead = make_profile(hanging.url("/hang"))
@@ -46,18 +56,33 @@ async def test_hanging_endpoint_does_not_slow_healthy_ones(
     for i in range(600):
         events.append(sms_event(dead if i % 3 == 0 else healthy))
     await produce_events(settings, events)
-    dispatcher = await drain(settings, timeout_s=60)
+    dispatcher = Dispatcher(settings)
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        await sink.wait_for(400, "/fast", timeout_s=30)
+
+        async def opened() -> bool:
+            return metric(dispatcher, BREAKER_TRANSITIONS, state="open") >= 1
+
+        await eventually(opened, timeout_s=30, what="the hanging endpoint's breaker open")
+
+        async def held() -> bool:
+            return metric(dispatcher, DEFERRED, reason="circuit_open") >= 1
+
+        await eventually(held, timeout_s=10, what="callbacks held back by the open breaker")
+    finally:
+        dispatcher.request_stop()
+        await asyncio.wait_for(running, 30)
 
     fast = sink.at("/fast")
     assert len(fast) == 400
     hung = hanging.at("/hang")
     # Every healthy callback arrived before the first hanging attempt even timed out.
     assert fast[-1].at - hung[0].at < 5.0
-    # The breaker opened after 3 timeouts; the rest failed fast instead of hanging.
-    assert metric(dispatcher, "callbacks_circuit_breaker_transitions_total", state="open") >= 1
+    # The breaker opened after 3 timeouts; the rest are held back (not attempts: no
+    # outcome, no "circuit_open" failure) until its probe window.
     errors = {o["error"] for o in await outcomes(settings) if o["profile_id"] == dead.id}
-    assert "circuit_open" in errors
-    assert "timeout" in errors
+    assert errors == {"timeout"}
     assert len(hung) < 200  # the hanging host was not called once per callback
 
 
