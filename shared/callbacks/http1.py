@@ -70,6 +70,7 @@ class Limits:
         return 2 * self.body_bytes + self.header_bytes
 
 
+_UPGRADE = "invalid HTTP response: 101 Switching Protocols unasked"
 # RFC 9110 §5.6.2 token (methods and header names).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Any control character: C0 (HTAB included), DEL and C1. CR and LF would end the field.
@@ -176,8 +177,8 @@ class _Connection(asyncio.Protocol):
                 self._parser.feed_data(piece)
             if self._room <= 0 and not self.closed and self._waiter is not None:
                 self._over_limit()
-        except httptools.HttpParserUpgrade:
-            self._fail(ProtocolError("invalid HTTP response: 101 Switching Protocols unasked"))
+        except httptools.HttpParserUpgrade:  # before on_headers_complete refuses it
+            self._fail(ProtocolError(_UPGRADE))
             self.close()
         except httptools.HttpParserError as exc:
             self._fail(self._error or ProtocolError(f"invalid HTTP response: {exc}"))
@@ -227,6 +228,9 @@ class _Connection(asyncio.Protocol):
         raise self._error
 
     def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status == 101:  # we never ask to switch protocols; llhttp would stop here
+            self._stop(_UPGRADE)
         self._headers_done = True
         for key, value in self._headers:
             lowered = key.lower()
@@ -234,7 +238,6 @@ class _Connection(asyncio.Protocol):
                 lowered == "transfer-encoding" and "chunked" in value.lower()
             ):
                 self._framed = True
-        status = self._parser.get_status_code()
         if status in (204, 304) or status < 200:
             self._framed = True  # no body by definition
         self._keep_alive = self._parser.should_keep_alive()
