@@ -75,13 +75,24 @@ _UPGRADE = "invalid HTTP response: 101 Switching Protocols unasked"
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Any control character: C0 (HTAB included), DEL and C1. CR and LF would end the field.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_C1 = re.compile(r"[\x80-\x9f]")
+# Bytes a request head may hold: visible ASCII, space, CR, LF and UTF-8's high bytes.
+_ALLOWED_BYTES = b"\r\n" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 # What h11 and RFC 9112 accept in a request target: visible ASCII, no space.
 _TARGET = re.compile(r"[\x21-\x7e]+")
+# Names and methods found to be tokens: a handful, met on every request.
+_TOKENS: set[str] = set()
 
 
 def valid_token(text: str) -> bool:
     """A method or header name (RFC 9110 token)."""
-    return _TOKEN.fullmatch(text) is not None
+    if text in _TOKENS:
+        return True
+    if _TOKEN.fullmatch(text) is None:
+        return False
+    if len(_TOKENS) < 4096:
+        _TOKENS.add(text)
+    return True
 
 
 def valid_field_value(text: str) -> bool:
@@ -333,25 +344,48 @@ def serialize(
 ) -> bytes:
     """The request bytes; raises ``InvalidRequest`` rather than write a request that is
     not exactly one well-formed HTTP/1.1 message, whatever its caller checked."""
-    if not valid_token(method):
-        raise InvalidRequest("method is not an RFC 9110 token")
-    if _TARGET.fullmatch(target) is None:
-        raise InvalidRequest("request target holds a space, control or non-ASCII character")
     host = origin.host_header
-    if _TARGET.fullmatch(host) is None:
-        raise InvalidRequest("host holds a space, control or non-ASCII character")
     lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
+    names_ok = valid_token(method)
     for key, value in headers:
-        if not valid_token(key):
-            raise InvalidRequest("a header name is not an RFC 9110 token")
-        if not valid_field_value(value):
-            raise InvalidRequest(f"header {key} holds a control character")
+        names_ok = valid_token(key) and names_ok
         lines.append(f"{key}: {value}\r\n")
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
     lines.append("\r\n")
-    head = "".join(lines).encode("utf-8")
+    text = "".join(lines)
+    head = text.encode("utf-8")
+    # Checked on the whole head at once (this runs for every callback): the only CR and
+    # LF are the line ends written here, no other control character is anywhere, and
+    # target and host are visible ASCII (their controls are among the head's).
+    breaks = len(lines) + 1
+    if (
+        not names_ok
+        or head.count(b"\n") != breaks
+        or head.count(b"\r") != breaks
+        or head.translate(None, _ALLOWED_BYTES)
+        or not (text.isascii() or _C1.search(text) is None)
+        or not (target and target.isascii() and " " not in target)
+        or not (host and host.isascii() and " " not in host)
+    ):
+        raise _refusal(method, target, host, headers)
     return head + body if body else head
+
+
+def _refusal(method: str, target: str, host: str, headers: list[tuple[str, str]]) -> InvalidRequest:
+    """What ``serialize`` refused, named without its value."""
+    if not valid_token(method):
+        return InvalidRequest("method is not an RFC 9110 token")
+    if _TARGET.fullmatch(target) is None:
+        return InvalidRequest("request target holds a space, control or non-ASCII character")
+    if _TARGET.fullmatch(host) is None:
+        return InvalidRequest("host holds a space, control or non-ASCII character")
+    for key, value in headers:
+        if not valid_token(key):
+            return InvalidRequest("a header name is not an RFC 9110 token")
+        if not valid_field_value(value):
+            return InvalidRequest(f"header {key} holds a control character")
+    return InvalidRequest("request head is malformed")
 
 
 class Exchange:
