@@ -13,11 +13,19 @@ the system's trust store), keep-alive with a per-origin pool of idle connections
 ``Content-Length``, chunked and read-until-close responses, gzip/deflate response bodies,
 and a total timeout per request. Redirects are never followed. The caller chooses the
 addresses to connect to (``connect_to``), so the SSRF guard decides where a socket goes.
+
+What it refuses, so that neither a caller's value nor a peer's answer can break the
+framing of a connection that other tenants' callbacks share: ``serialize`` writes no
+request whose method or header name is not an RFC 9110 token, whose header value holds a
+control character, or whose target holds anything but visible ASCII (``InvalidRequest``);
+and an answer may use at most ``Limits`` of header section, header fields and bytes on
+the wire before the connection is dropped (``ProtocolError``), interim answers included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 import zlib
@@ -36,7 +44,60 @@ MAX_IDLE_PER_ORIGIN = 256
 
 
 class ProtocolError(ConnectionError):
-    """The peer's answer was not valid HTTP/1.1, or the connection ended mid-response."""
+    """The peer's answer was not valid HTTP/1.1, went past ``Limits``, or the connection
+    ended mid-response."""
+
+
+class InvalidRequest(ValueError):
+    """A request ``serialize`` will not write: it could end early or smuggle another
+    request onto the connection. The message names the part, never its value."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of an answer is read. Defaults are no looser than aiohttp's client
+    (8190 bytes per header field, 128 headers; it has no limit on the whole section)."""
+
+    body_bytes: int = 64 * 1024  # kept of the body; the rest is dropped with the connection
+    header_bytes: int = 32 * 1024  # the status lines and headers of an exchange, 1xx included
+    header_field_bytes: int = 8190  # one header's name and value
+    headers: int = 100  # header fields of an exchange, 1xx and trailers included
+
+    @property
+    def tail_bytes(self) -> int:
+        """Bytes after the header section (body, chunk framing, trailers): twice the body
+        leaves room for any sane chunking; beyond it the answer is cut like a long body."""
+        return 2 * self.body_bytes + self.header_bytes
+
+
+_UPGRADE = "invalid HTTP response: 101 Switching Protocols unasked"
+# RFC 9110 §5.6.2 token (methods and header names).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Any control character: C0 (HTAB included), DEL and C1. CR and LF would end the field.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_C1 = re.compile(r"[\x80-\x9f]")
+# Bytes a request head may hold: visible ASCII, space, CR, LF and UTF-8's high bytes.
+_ALLOWED_BYTES = b"\r\n" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+# What h11 and RFC 9112 accept in a request target: visible ASCII, no space.
+_TARGET = re.compile(r"[\x21-\x7e]+")
+# Names and methods found to be tokens: a handful, met on every request.
+_TOKENS: set[str] = set()
+
+
+def valid_token(text: str) -> bool:
+    """A method or header name (RFC 9110 token)."""
+    if text in _TOKENS:
+        return True
+    if _TOKEN.fullmatch(text) is None:
+        return False
+    if len(_TOKENS) < 4096:
+        _TOKENS.add(text)
+    return True
+
+
+def valid_field_value(text: str) -> bool:
+    """A header value ``serialize`` will write: no control character at all."""
+    return _CONTROL.search(text) is None
 
 
 @dataclass(frozen=True)
@@ -79,10 +140,11 @@ class _Connection(asyncio.Protocol):
     the answer, so ``on_answer`` can already start the next request on it."""
 
     def __init__(
-        self, origin: Origin, max_body: int, on_free: Callable[[_Connection], None]
+        self, origin: Origin, limits: Limits, on_free: Callable[[_Connection], None]
     ) -> None:
         self.origin = origin
-        self._max_body = max_body
+        self._limits = limits
+        self._max_body = limits.body_bytes
         self._on_free = on_free
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
@@ -94,6 +156,10 @@ class _Connection(asyncio.Protocol):
         self._headers_done = False
         self._framed = False  # Content-Length or chunked: the end is known without EOF
         self._keep_alive = False
+        self._in_head = True  # reading status lines and headers (not body or trailers)
+        self._room = limits.header_bytes  # bytes left for the part being read
+        self._header_count = 0
+        self._error: ProtocolError | None = None  # why a callback stopped the parser
         self.got_bytes = False  # any byte of a response arrived (a retry would be unsafe)
         self.closed = False
         self.idle_since = 0.0
@@ -105,11 +171,37 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
+        if self._waiter is None:
+            self.close()  # bytes nobody asked for would be read as the next answer
+            return
+        view = memoryview(data)
         try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(ProtocolError(f"invalid HTTP response: {exc}"))
+            # Fed in pieces no larger than what the current part may still take, so the
+            # parser never holds more than the limits (an endless header is buffered by
+            # httptools until it ends).
+            while view and not self.closed:
+                if self._room <= 0:
+                    self._over_limit()
+                    return
+                piece, view = view[: self._room], view[self._room :]
+                self._room -= len(piece)
+                self._parser.feed_data(piece)
+            if self._room <= 0 and not self.closed and self._waiter is not None:
+                self._over_limit()
+        except httptools.HttpParserUpgrade:  # before on_headers_complete refuses it
+            self._fail(ProtocolError(_UPGRADE))
             self.close()
+        except httptools.HttpParserError as exc:
+            self._fail(self._error or ProtocolError(f"invalid HTTP response: {exc}"))
+            self.close()
+
+    def _over_limit(self) -> None:
+        if self._in_head:
+            limit = self._limits.header_bytes
+            self._fail(ProtocolError(f"response header section over {limit} bytes"))
+            self.close()
+        else:
+            self._finish(keep_alive=False)  # body cut: drop the rest with the connection
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -124,6 +216,8 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
+        if self._waiter is None:
+            self.close()  # an answer after the answer: the connection is out of step
         self._headers = []
         self._body = []
         self._body_size = 0
@@ -131,9 +225,23 @@ class _Connection(asyncio.Protocol):
         self._framed = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        limits = self._limits
+        if len(name) + len(value) > limits.header_field_bytes:
+            self._stop(f"response header field over {limits.header_field_bytes} bytes")
+        self._header_count += 1
+        if self._header_count > limits.headers:
+            self._stop(f"response with more than {limits.headers} header fields")
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
+    def _stop(self, reason: str) -> None:
+        """End parsing from inside a parser callback (``feed_data`` then raises)."""
+        self._error = ProtocolError(reason)
+        raise self._error
+
     def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status == 101:  # we never ask to switch protocols; llhttp would stop here
+            self._stop(_UPGRADE)
         self._headers_done = True
         for key, value in self._headers:
             lowered = key.lower()
@@ -141,10 +249,12 @@ class _Connection(asyncio.Protocol):
                 lowered == "transfer-encoding" and "chunked" in value.lower()
             ):
                 self._framed = True
-        status = self._parser.get_status_code()
         if status in (204, 304) or status < 200:
             self._framed = True  # no body by definition
         self._keep_alive = self._parser.should_keep_alive()
+        if status >= 200:
+            self._in_head = False
+            self._room += self._limits.tail_bytes
 
     def on_body(self, body: bytes) -> None:
         room = self._max_body - self._body_size
@@ -168,6 +278,10 @@ class _Connection(asyncio.Protocol):
         ``on_answer``)."""
         assert self.transport is not None
         self.got_bytes = False
+        self._in_head = True
+        self._room = self._limits.header_bytes
+        self._header_count = 0
+        self._error = None
         self._on_answer = on_answer
         waiter = self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)
@@ -228,14 +342,50 @@ def _decoded(body: bytes, headers: list[tuple[str, str]], limit: int) -> bytes:
 def serialize(
     method: str, origin: Origin, target: str, headers: list[tuple[str, str]], body: bytes | None
 ) -> bytes:
-    """The request bytes. Header values were checked for CR/LF where they were built."""
-    lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
-    lines.extend(f"{key}: {value}\r\n" for key, value in headers)
+    """The request bytes; raises ``InvalidRequest`` rather than write a request that is
+    not exactly one well-formed HTTP/1.1 message, whatever its caller checked."""
+    host = origin.host_header
+    lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
+    names_ok = valid_token(method)
+    for key, value in headers:
+        names_ok = valid_token(key) and names_ok
+        lines.append(f"{key}: {value}\r\n")
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
     lines.append("\r\n")
-    head = "".join(lines).encode("utf-8")
+    text = "".join(lines)
+    head = text.encode("utf-8")
+    # Checked on the whole head at once (this runs for every callback): the only CR and
+    # LF are the line ends written here, no other control character is anywhere, and
+    # target and host are visible ASCII (their controls are among the head's).
+    breaks = len(lines) + 1
+    if (
+        not names_ok
+        or head.count(b"\n") != breaks
+        or head.count(b"\r") != breaks
+        or head.translate(None, _ALLOWED_BYTES)
+        or not (text.isascii() or _C1.search(text) is None)
+        or not (target and target.isascii() and " " not in target)
+        or not (host and host.isascii() and " " not in host)
+    ):
+        raise _refusal(method, target, host, headers)
     return head + body if body else head
+
+
+def _refusal(method: str, target: str, host: str, headers: list[tuple[str, str]]) -> InvalidRequest:
+    """What ``serialize`` refused, named without its value."""
+    if not valid_token(method):
+        return InvalidRequest("method is not an RFC 9110 token")
+    if _TARGET.fullmatch(target) is None:
+        return InvalidRequest("request target holds a space, control or non-ASCII character")
+    if _TARGET.fullmatch(host) is None:
+        return InvalidRequest("host holds a space, control or non-ASCII character")
+    for key, value in headers:
+        if not valid_token(key):
+            return InvalidRequest("a header name is not an RFC 9110 token")
+        if not valid_field_value(value):
+            return InvalidRequest(f"header {key} holds a control character")
+    return InvalidRequest("request head is malformed")
 
 
 class Exchange:
@@ -291,8 +441,8 @@ class Exchange:
 class Pool:
     """Kept-alive connections per origin, most recently used first."""
 
-    def __init__(self, *, max_body: int, tls: ssl.SSLContext | None = None) -> None:
-        self._max_body = max_body
+    def __init__(self, *, limits: Limits, tls: ssl.SSLContext | None = None) -> None:
+        self._limits = limits
         self._idle: dict[Origin, deque[_Connection]] = {}
         self._tls = tls  # None: the system's trust store, made on first use
         self._closed = False
@@ -329,7 +479,7 @@ class Pool:
         for address in addresses:
             try:
                 _transport, conn = await loop.create_connection(
-                    lambda: _Connection(origin, self._max_body, self._give_back),
+                    lambda: _Connection(origin, self._limits, self._give_back),
                     address,
                     origin.port,
                     ssl=self._tls_context() if origin.tls else None,

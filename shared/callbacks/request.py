@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from callbacks import __version__
 from callbacks.encryption import KEY_BYTES, encrypt_body, encrypt_value
+from callbacks.http1 import valid_field_value
 from callbacks.models.profiles import ProfileRecord
 from callbacks.signing import signature_header
 from callbacks.templates import (
@@ -168,6 +169,8 @@ def build_request(
                 value = render(template, variables, "header", transform=transform)
             except HeaderInjection:
                 raise RequestBuildError(f"header_injection:{name}") from None
+            if not valid_field_value(value):  # a control character from the event's data
+                raise RequestBuildError(f"header_injection:{name}")
             if lowered == "content-type":
                 if body is None or (encryption.enabled and encryption.scope == "body"):
                     continue

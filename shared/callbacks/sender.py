@@ -5,7 +5,9 @@ the same checks. Host names are resolved here, every address that
 ``ssrf.forbidden_reason`` refuses is dropped, and the socket is opened only to an
 address that was checked (a DNS answer that changes between check and connect cannot
 slip through); IP-literal URLs are checked the same way. Redirects are never followed.
-Connections are pooled and kept alive (``callbacks.http1``).
+Connections are pooled and kept alive (``callbacks.http1``). Non-ASCII host names are
+encoded by UTS #46 (IDNA 2008, non-transitional: ``faß.de`` stays ``xn--fa-hia.de``), and
+an OAuth2 access token is used only when it is an RFC 6750 ``b64token``.
 """
 
 from __future__ import annotations
@@ -13,25 +15,44 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import math
+import re
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote_plus, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
+import idna
 import orjson
 
 from callbacks.failures import FailureKind
-from callbacks.http1 import Exchange, Origin, Pool, ProtocolError, serialize
+from callbacks.http1 import (
+    Exchange,
+    InvalidRequest,
+    Limits,
+    Origin,
+    Pool,
+    ProtocolError,
+    serialize,
+)
 from callbacks.request import DeliveryRequest
 from callbacks.retry import parse_retry_after
+from callbacks.settings import Settings
 from callbacks.ssrf import forbidden_reason
 
-MAX_RESPONSE_BODY = 64 * 1024
 DEFAULT_TOKEN_LIFETIME_S = 300.0
+MAX_TOKEN_LIFETIME_S = 86_400.0
+MAX_TOKEN_CHARS = 8192  # receivers commonly refuse longer header lines (nginx: 8 KiB)
 DNS_TTL_S = 30.0
+
+# RFC 6750 §2.1 b64token: the only characters a Bearer credential may have.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# A host name as it may go into a Host header and to the resolver (after UTS #46).
+_HOST = re.compile(r"[a-z0-9._~-]+|[0-9a-f:.]+(%[A-Za-z0-9._~-]+)?")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
@@ -136,7 +157,10 @@ def _origin(scheme: str, netloc: str) -> tuple[Origin, bool]:
     if not host:
         raise ValueError("no host")
     if not host.isascii():
-        host = host.encode("idna").decode("ascii")
+        # IDNA 2003 (Python's "idna" codec) maps ß to ss: faß.de would reach fass.de.
+        host = idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    if _HOST.fullmatch(host) is None:
+        raise ValueError("invalid host")
     port = parts.port or (443 if scheme == "https" else 80)
     return Origin(scheme, host, port), _ip_literal(host) is not None
 
@@ -148,6 +172,8 @@ def split_url(url: str) -> tuple[Origin, str, bool]:
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
+    if not target.isascii():  # as browsers do; spaces and controls are left to be refused
+        target = _NON_ASCII.sub(lambda match: quote(match.group()), target)
     return origin, target, literal
 
 
@@ -159,15 +185,28 @@ class Sender:
         *,
         allow_private_targets: bool,
         timeout_s: float,
-        max_body_bytes: int = MAX_RESPONSE_BODY,
+        limits: Limits | None = None,
         resolver: GuardedResolver | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.allow_private_targets = allow_private_targets
         self.timeout_s = timeout_s
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits or Limits()
         self._resolver = resolver or GuardedResolver(allow_private_targets=allow_private_targets)
-        self._pool = Pool(max_body=max_body_bytes, tls=tls)
+        self._pool = Pool(limits=self.limits, tls=tls)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sender:
+        """The sender of a service: the dispatcher's and the API's test calls alike."""
+        return cls(
+            allow_private_targets=settings.allow_private_targets,
+            timeout_s=settings.delivery_timeout_s,
+            limits=Limits(
+                header_bytes=settings.max_response_header_bytes,
+                header_field_bytes=settings.max_response_header_field_bytes,
+                headers=settings.max_response_headers,
+            ),
+        )
 
     async def close(self) -> None:
         self._pool.close()
@@ -249,9 +288,16 @@ class Sender:
             def connect_to() -> Awaitable[list[str]]:
                 return self._resolver.resolve(origin.host, origin.port)
 
+        try:
+            payload = serialize(method, origin, target, headers, body)
+        except InvalidRequest as exc:  # final: nothing of it is written to any socket
+            error = f"invalid request: {exc}"
+            return Call(
+                started, AttemptResult(None, (), b"", 0.0, error, FailureKind.INVALID_REQUEST)
+            )
         exchange = self._pool.start(
             origin,
-            serialize(method, origin, target, headers, body),
+            payload,
             timeout_s=self.timeout_s if timeout_s is None else timeout_s,
             on_answer=on_answer,
         )
@@ -354,4 +400,10 @@ async def client_credentials_token(
         raise TokenError("oauth2 token response without access_token") from exc
     if not isinstance(value, str) or not value:
         raise TokenError("oauth2 token response without access_token")
-    return value, lifetime
+    # The token becomes a header of requests on connections other tenants share: only
+    # the characters RFC 6750 allows, so it can never end the header or the request.
+    if len(value) > MAX_TOKEN_CHARS or _B64TOKEN.fullmatch(value) is None:
+        raise TokenError("oauth2 access_token is not an RFC 6750 b64token")
+    if not math.isfinite(lifetime):
+        lifetime = DEFAULT_TOKEN_LIFETIME_S
+    return value, min(max(lifetime, 0.0), MAX_TOKEN_LIFETIME_S)

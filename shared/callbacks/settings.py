@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     breaker_open: str = "30s"
     shutdown_grace: str = "10s"
     commit_interval: str = "150ms"
+    # The callback HTTP client (callbacks.http1.Limits): how much of an answer's header
+    # section it reads before dropping the connection. aiohttp's client allows 8190 bytes
+    # per field and 128 fields; these are no looser.
+    max_response_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    max_response_header_field_bytes: int = Field(default=8190, ge=256, le=64 * 1024)
+    max_response_headers: int = Field(default=100, ge=8, le=1000)
     # Consumer-group session timeout: how soon a crashed member's partitions move on.
     consumer_session_timeout: str = "10s"
     # Dispatcher, tenants sharing it (design: endpoint protection, per tenant): the share

@@ -115,10 +115,7 @@ class Dispatcher:
                     settings.dispatcher_metrics_port,
                 )
                 stack.push_async_callback(runner.cleanup)
-            sender = Sender(
-                allow_private_targets=settings.allow_private_targets,
-                timeout_s=settings.delivery_timeout_s,
-            )
+            sender = Sender.from_settings(settings)
             stack.push_async_callback(sender.close)
             producer = make_producer(settings)
             await producer.start()

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from callbacks.failures import FailureKind, Scope
+from callbacks.http1 import Limits
 from callbacks.request import DeliveryRequest
 from callbacks.sender import AttemptResult, Call, Sender
 
@@ -170,7 +171,7 @@ async def test_gzip_body_is_decoded_and_large_bodies_are_cut() -> None:
         b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big),
     )
     async with serving(answering(*responses)) as (base, _):
-        client = Sender(allow_private_targets=True, timeout_s=5, max_body_bytes=1000)
+        client = Sender(allow_private_targets=True, timeout_s=5, limits=Limits(body_bytes=1000))
         try:
             decoded = await client.send(post(base))
             cut = await client.send(post(base))

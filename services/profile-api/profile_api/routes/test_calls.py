@@ -182,10 +182,7 @@ async def call_unsaved_profile(request: web.Request) -> web.Response:
 
 async def _sender_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    sender = Sender(
-        allow_private_targets=settings.allow_private_targets,
-        timeout_s=settings.delivery_timeout_s,
-    )
+    sender = Sender.from_settings(settings)
     app[SENDER] = sender
     yield
     await sender.close()
