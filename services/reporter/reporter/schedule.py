@@ -160,17 +160,21 @@ class Scheduler:
             return 0
         watermark = await ingest_watermark(self._pool, self._settings.topics.outcomes)
         ready = min(now, watermark) if watermark is not None else None
-        held = [item for item in due if ready is None or item[1].end + self._grace > ready]
+
+        def passed(period: Period) -> bool:
+            return ready is not None and period.end + self._grace <= ready
+
+        held = [period for _, period in due if not passed(period)]
         if held:
             log.info(
                 "reports_waiting_for_ingest",
                 held=len(held),
-                oldest_end=min(p.end for _, p in held).isoformat(),
+                oldest_end=min(p.end for p in held).isoformat(),
                 watermark=watermark.isoformat() if watermark else None,
             )
         sent = 0
         for row, period in due:
-            if ready is None or period.end + self._grace > ready:
+            if not passed(period):
                 continue
             run_id = await self._pool.fetchval(
                 _CLAIM_SCHEDULED,
