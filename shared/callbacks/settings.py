@@ -58,12 +58,15 @@ class Settings(BaseSettings):
     log_level: str = "info"
     outbox_poll_interval: str = "1s"
     # Reporter: ingest batch size, how often the report schedule is checked, how long a
-    # claimed report stays owned by its sender (longer than the SMTP timeout, so a slow
-    # but live sender is never overtaken), and the SMTP timeout itself.
+    # claimed report stays owned by its sender (a whole send is bounded by a third of it,
+    # so a slow but live sender is never overtaken), and the per-command SMTP timeout.
     reporter_batch_max: int = Field(default=1000, ge=1, le=100_000)
     reporter_schedule_interval: str = "30s"
     reporter_claim_lease: str = "5m"
     smtp_timeout: str = "30s"
+    # Reporter: after an outage, the unsent closed periods among this many most recent
+    # ones are reported, oldest first (a daily report: at most a week back).
+    reporter_catch_up_periods: int = Field(default=7, ge=1, le=60)
     # Dispatcher knobs (design: endpoint protection, bounded memory, graceful shutdown).
     max_concurrency_per_host: int = Field(default=64, ge=1)
     max_in_flight: int = Field(default=1000, ge=1)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from reporter.periods import Frequency, last_closed_period, local_midnight, period_so_far
+from reporter.periods import (
+    Frequency,
+    closed_periods,
+    last_closed_period,
+    local_midnight,
+    period_so_far,
+)
 
 
 def at(zone: str, y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
@@ -222,6 +229,30 @@ def test_period_so_far_runs_from_the_current_periods_start_to_now() -> None:
     daily = period_so_far("daily", "America/New_York", at("America/New_York", 2026, 3, 8, 4))
     assert daily.start == utc(2026, 3, 8, 5)
     assert daily.days == [date(2026, 3, 8)]
+
+
+@pytest.mark.parametrize(
+    ("frequency", "zone", "now", "firsts"),
+    [
+        # Across New York's spring-forward day: contiguous, oldest first.
+        (
+            "daily",
+            "America/New_York",
+            at("America/New_York", 2026, 3, 9, 1),
+            [date(2026, 3, 6), date(2026, 3, 7), date(2026, 3, 8)],
+        ),
+        ("weekly", "UTC", utc(2026, 1, 7), [date(2025, 12, 22), date(2025, 12, 29)]),
+        ("monthly", "Asia/Kolkata", utc(2026, 3, 1), [date(2026, 1, 1), date(2026, 2, 1)]),
+        ("monthly", "Asia/Kolkata", utc(2026, 2, 28, 18, 29), [date(2026, 1, 1)]),
+    ],
+)
+def test_closed_periods_are_the_most_recent_ones_oldest_first(
+    frequency: Frequency, zone: str, now: datetime, firsts: list[date]
+) -> None:
+    periods = closed_periods(frequency, zone, now, len(firsts))
+    assert [p.first_day for p in periods] == firsts
+    assert periods[-1] == last_closed_period(frequency, zone, now)
+    assert all(a.end == b.start for a, b in itertools.pairwise(periods))
 
 
 def test_a_naive_now_is_refused() -> None:

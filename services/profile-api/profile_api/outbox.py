@@ -13,6 +13,12 @@ profile id, and ``published_at`` is stamped only for the contiguous prefix the b
 acknowledged. After a failure the relay starts again from the first unacknowledged
 row, re-sending anything acknowledged after it, so the last record of each key on the
 topic is always the latest change (at-least-once; consumers let the last record win).
+
+A row the broker can never take (a document over the producer's ``max_request_size``,
+or one the broker refuses as too large when sent alone) is set aside: ``failed_at`` and
+``last_error`` are stored, ``callbacks_outbox_failed_total`` counts it, a log line names
+it, and the relay goes on with later rows. The dispatchers then keep that profile's
+previous version until a later change of it that fits.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from callbacks.logging import get_logger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -35,6 +42,7 @@ log = get_logger(__name__)
 OUTBOX_PENDING = "callbacks_outbox_pending"
 OUTBOX_PUBLISHED = "callbacks_outbox_published_total"
 OUTBOX_ERRORS = "callbacks_outbox_errors_total"
+OUTBOX_FAILED = "callbacks_outbox_failed_total"
 
 RELAY_LOCK_CLASS = 0x43424F55  # "CBOU"; the second lock key is a hash of the topic
 BATCH_SIZE = 500
@@ -57,6 +65,11 @@ class OutboxMetrics:
             OUTBOX_ERRORS,
             "Outbox relay failures, by stage (database or broker).",
             ["stage"],
+            registry=registry,
+        )
+        self.failed = Counter(
+            OUTBOX_FAILED,
+            "Profile changes set aside because the broker can never take them (too large).",
             registry=registry,
         )
 
@@ -148,14 +161,16 @@ class OutboxRelay:
         self._pruned_at = now
         status = await conn.execute(
             f"""DELETE FROM profile_outbox
-                WHERE topic = $1 AND published_at < now() - interval '{RETENTION}'""",  # noqa: S608
+                WHERE topic = $1 AND (published_at < now() - interval '{RETENTION}'
+                                      OR failed_at < now() - interval '{RETENTION}')""",  # noqa: S608
             self._topic,
         )
         log.info("outbox_pruned", status=status)
 
     async def _update_pending(self, conn: asyncpg.Connection) -> None:
         count = await conn.fetchval(
-            "SELECT count(*) FROM profile_outbox WHERE topic = $1 AND published_at IS NULL",
+            "SELECT count(*) FROM profile_outbox"
+            " WHERE topic = $1 AND published_at IS NULL AND failed_at IS NULL",
             self._topic,
         )
         self._metrics.pending.set(count)
@@ -165,46 +180,116 @@ class OutboxRelay:
         while True:
             rows = await conn.fetch(
                 """SELECT id, profile_id, payload::text AS payload FROM profile_outbox
-                   WHERE topic = $1 AND published_at IS NULL ORDER BY id LIMIT $2""",
+                   WHERE topic = $1 AND published_at IS NULL AND failed_at IS NULL
+                   ORDER BY id LIMIT $2""",
                 self._topic,
                 BATCH_SIZE,
             )
             if not rows:
                 return
-            acked, error = await self._publish(rows)
-            if acked:
+            done = await self._publish(rows)
+            if done.acked:
                 await conn.execute(
                     "UPDATE profile_outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                    acked,
+                    done.acked,
                 )
-                self._metrics.published.inc(len(acked))
-            if error is not None:
-                raise error
-            if len(rows) < BATCH_SIZE:
+                self._metrics.published.inc(len(done.acked))
+            if done.failed:
+                await self._set_aside(conn, rows, done.failed)
+            if done.error is not None:
+                raise done.error
+            if done.complete and len(rows) < BATCH_SIZE:
                 return
 
-    async def _publish(self, rows: list[asyncpg.Record]) -> tuple[list[int], KafkaError | None]:
-        """Send ``rows``; the ids of the acknowledged prefix and the first error, if any."""
-        futures: list[asyncio.Future[Any]] = []
+    async def _set_aside(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record], failed: dict[int, str]
+    ) -> None:
+        await conn.execute(
+            """UPDATE profile_outbox AS o SET failed_at = now(), last_error = f.reason
+               FROM unnest($1::bigint[], $2::text[]) AS f(id, reason) WHERE o.id = f.id""",
+            list(failed),
+            list(failed.values()),
+        )
+        self._metrics.failed.inc(len(failed))
+        for row in rows:
+            if row["id"] in failed:
+                log.error(
+                    "outbox_row_set_aside",
+                    outbox_id=row["id"],
+                    profile_id=str(row["profile_id"]),
+                    size=len(row["payload"] or ""),
+                    reason=failed[row["id"]],
+                )
+
+    async def _publish(self, rows: list[asyncpg.Record]) -> _Published:
+        """Send ``rows`` in order and say how far they got (see ``_Published``)."""
+        futures: list[asyncio.Future[Any] | None] = []
+        failed: dict[int, str] = {}
         error: KafkaError | None = None
         for row in rows:
-            value = None if row["payload"] is None else row["payload"].encode()
             try:
-                futures.append(
-                    await self._producer.send(
-                        self._topic, key=str(row["profile_id"]).encode(), value=value
-                    )
-                )
+                futures.append(await self._send(row))
+            except MessageSizeTooLargeError as exc:
+                # Refused before it was queued: nothing of it is on the topic, so the
+                # rows after it keep their order.
+                failed[row["id"]] = _reason(exc)
+                futures.append(None)
             except KafkaError as exc:
                 error = exc
                 break
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await asyncio.gather(
+            *(f for f in futures if f is not None), return_exceptions=True
+        )
+        outcome = iter(results)
         acked: list[int] = []
-        for row, result in zip(rows, results, strict=False):
+        for row, future in zip(rows, futures, strict=False):
+            if future is None:
+                continue  # set aside above
+            result = next(outcome)
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, MessageSizeTooLargeError):
+                # The broker refused the batch this row was in; alone, it either goes
+                # (a neighbour was too large) or is the one set aside. Either way this
+                # pass stops here: the rows after it may have been acknowledged in a
+                # later batch, and must be sent again after it to keep the order.
+                try:
+                    await (await self._send(row))
+                except MessageSizeTooLargeError as exc:
+                    failed[row["id"]] = _reason(exc)
+                except KafkaError as exc:
+                    return _Published(acked, failed, exc, complete=False)
+                else:
+                    acked.append(row["id"])
+                return _Published(acked, failed, None, complete=False)
             if isinstance(result, BaseException):
-                if isinstance(result, asyncio.CancelledError):
-                    raise result
                 error = result if isinstance(result, KafkaError) else KafkaError(repr(result))
                 break
             acked.append(row["id"])
-        return acked, error
+        return _Published(acked, failed, error, complete=error is None)
+
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
+        value = None if row["payload"] is None else row["payload"].encode()
+        future: asyncio.Future[Any] = await self._producer.send(
+            self._topic, key=str(row["profile_id"]).encode(), value=value
+        )
+        return future
+
+
+@dataclass(frozen=True)
+class _Published:
+    """How far one pass over a batch of rows got.
+
+    ``acked``: rows on the topic, a prefix of the batch but for set-aside rows;
+    ``failed``: rows set aside, with the reason; ``error``: what stopped the pass, to
+    retry with backoff; ``complete``: every row of the batch was acked or set aside.
+    """
+
+    acked: list[int]
+    failed: dict[int, str]
+    error: KafkaError | None
+    complete: bool
+
+
+def _reason(exc: KafkaError) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]

@@ -4,6 +4,15 @@ Order per batch: parse every record (a malformed one goes to ``callbacks.dead`` 
 reason), store the valid ones in one transaction, wait for the dead letters to be
 acknowledged, and only then commit the offsets. A crash anywhere before the commit
 replays the batch, which the idempotent store turns into a no-op.
+
+One bad record never stalls the stage: a batch PostgreSQL refuses for its data (a value
+it cannot hold, such as ``\u0000`` in a text, passes parsing) is split in halves until
+the refused records are found; they go to ``callbacks.dead`` as ``outcome_refused`` and
+the rest is stored. Errors of the database itself (connection, restart) are retried
+with backoff, holding the offsets, as before.
+
+After each batch (at most every ``PROGRESS_INTERVAL_S``) ingest records its progress
+per partition in PostgreSQL (``reporter.progress``): the report schedule waits for it.
 """
 
 from __future__ import annotations
@@ -11,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -27,6 +37,7 @@ from pydantic import ValidationError
 from reporter.health import ProfileHealth
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import BatchResult, write_batch
+from reporter.progress import PartitionProgress, record_progress, register_partitions
 
 log = get_logger(__name__)
 
@@ -34,12 +45,23 @@ GROUP_ID = "callbacks-reporter"
 # Dead-letter headers as the dispatcher writes them: a reason kind, the detail, and
 # where the record came from (original key and value are kept as they were).
 DEAD_REASON = "invalid_outcome"
+REFUSED_REASON = "outcome_refused"
 H_REASON = "cb-reason"
 H_ERROR = "cb-error"
 H_SOURCE_TOPIC = "cb-source-topic"
 H_SOURCE_PARTITION = "cb-source-partition"
 H_SOURCE_OFFSET = "cb-source-offset"
 _RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+# What PostgreSQL raises when it refuses the *data* of a batch (SQLSTATE classes 22 data
+# exception, 23 integrity violation, 54 program limit exceeded): retrying the same rows
+# cannot help, so the batch is split to find the records that cause it.
+REFUSED_ERRORS: tuple[type[asyncpg.PostgresError], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
+# How often ingest records its per-partition progress (and asks for end offsets).
+PROGRESS_INTERVAL_S = 1.0
 
 
 class InvalidOutcome(ValueError):
@@ -50,6 +72,13 @@ class InvalidOutcome(ValueError):
 class Rejected:
     record: ConsumerRecord[bytes, bytes]
     reason: str
+    kind: str = DEAD_REASON  # the dead letter's cb-reason
+
+
+@dataclass(frozen=True)
+class Parsed:
+    record: ConsumerRecord[bytes, bytes]
+    outcome: Outcome
 
 
 def parse_outcome(value: bytes | None) -> Outcome:
@@ -72,15 +101,21 @@ def parse_outcome(value: bytes | None) -> Outcome:
 
 def parse_records(
     records: Sequence[ConsumerRecord[bytes, bytes]],
-) -> tuple[list[Outcome], list[Rejected]]:
-    outcomes: list[Outcome] = []
+) -> tuple[list[Parsed], list[Rejected]]:
+    parsed: list[Parsed] = []
     rejected: list[Rejected] = []
     for record in records:
         try:
-            outcomes.append(parse_outcome(record.value))
+            parsed.append(Parsed(record, parse_outcome(record.value)))
         except InvalidOutcome as exc:
             rejected.append(Rejected(record, str(exc)))
-    return outcomes, rejected
+    return parsed, rejected
+
+
+def _record_time(record: ConsumerRecord[bytes, bytes]) -> datetime | None:
+    if record.timestamp is None or record.timestamp < 0:
+        return None
+    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
 
 
 class Ingestor:
@@ -96,6 +131,7 @@ class Ingestor:
         group_id: str | None = None,
         consumer_options: dict[str, Any] | None = None,
         health: ProfileHealth | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
         self._pool = pool
@@ -108,6 +144,10 @@ class Ingestor:
         self._topic = settings.topics.outcomes
         self._dead_topic = settings.topics.dead
         self._batch_max = settings.reporter_batch_max
+        self._clock = clock  # when a caught-up partition is stamped caught up
+        self._record_times: dict[int, datetime] = {}  # newest stored, not yet recorded
+        self._registered = 0  # partition count last registered in ingest_progress
+        self._progress_at = float("-inf")
         self.stored = 0  # attempts stored by this process (tests and the benchmark read it)
 
     def _consumer(self) -> AIOKafkaConsumer:
@@ -135,15 +175,25 @@ class Ingestor:
         batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=self._batch_max)
         await self._update_lag(consumer)
         if not batches:
+            await self._record_progress(consumer)
             return 0
         started = time.perf_counter()
         records = [record for part in batches.values() for record in part]
-        outcomes, rejected = parse_records(records)
-        await self._dead_letter(rejected)
-        result = await self._store(outcomes)
+        parsed, rejected = parse_records(records)
+        result, refused = await self._store(parsed)
+        await self._dead_letter(rejected + refused)
         if self._health is not None:
-            await self._health.apply_retrying(outcomes)
+            refused_ids = {id(item.record) for item in refused}
+            stored = [p.outcome for p in parsed if id(p.record) not in refused_ids]
+            await self._health.apply_retrying(stored)
         await self._commit(consumer, batches)
+        for tp, part in batches.items():
+            times = [t for t in map(_record_time, part) if t is not None]
+            if times:
+                newest = max(times)
+                known = self._record_times.get(tp.partition)
+                self._record_times[tp.partition] = newest if known is None else max(known, newest)
+        await self._record_progress(consumer)
         self._metrics.batch_duration.observe(time.perf_counter() - started)
         self._metrics.outcomes_ingested.inc(result.inserted)
         self._metrics.outcomes_duplicate.inc(result.duplicates)
@@ -153,15 +203,45 @@ class Ingestor:
             received=len(records),
             inserted=result.inserted,
             rejected=len(rejected),
+            refused=len(refused),
         )
         return len(records)
 
-    async def _store(self, outcomes: list[Outcome]) -> BatchResult:
-        """Write the batch, retrying with backoff: the offsets wait until it is stored."""
+    async def _store(self, parsed: list[Parsed]) -> tuple[BatchResult, list[Rejected]]:
+        """Store the batch; return the result and the records PostgreSQL refused.
+
+        A refused batch is split in halves, recursively, so one bad record costs about
+        ``2 * log2(batch)`` extra statements and every other record is still stored.
+        """
+        try:
+            return await self._write([p.outcome for p in parsed]), []
+        except REFUSED_ERRORS as exc:
+            if len(parsed) == 1:
+                [item] = parsed
+                reason = f"refused by the database: {type(exc).__name__}: {exc}"[:500]
+                return BatchResult(received=0, inserted=0), [
+                    Rejected(item.record, reason, REFUSED_REASON)
+                ]
+        half = len(parsed) // 2
+        first, refused_first = await self._store(parsed[:half])
+        second, refused_second = await self._store(parsed[half:])
+        result = BatchResult(
+            received=first.received + second.received,
+            inserted=first.inserted + second.inserted,
+        )
+        return result, refused_first + refused_second
+
+    async def _write(self, outcomes: list[Outcome]) -> BatchResult:
+        """Write, retrying with backoff: the offsets wait until it is stored.
+
+        Raises only what ``REFUSED_ERRORS`` names: the data, not the database, is wrong.
+        """
         attempt = 0
         while True:
             try:
                 return await write_batch(self._pool, outcomes)
+            except REFUSED_ERRORS:
+                raise
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
                 self._metrics.ingest_errors.labels(stage="store").inc()
                 delay = _RETRY_BACKOFF_S[min(attempt, len(_RETRY_BACKOFF_S) - 1)]
@@ -177,19 +257,20 @@ class Ingestor:
             record = item.record
             log.warning(
                 "outcome_rejected",
+                kind=item.kind,
                 reason=item.reason,
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
             )
-            self._metrics.dead_letters.labels(reason=DEAD_REASON).inc()
+            self._metrics.dead_letters.labels(reason=item.kind).inc()
             futures.append(
                 await self._producer.send(
                     self._dead_topic,
                     value=record.value,
                     key=record.key,
                     headers=[
-                        (H_REASON, DEAD_REASON.encode()),
+                        (H_REASON, item.kind.encode()),
                         (H_ERROR, item.reason.encode()),
                         (H_SOURCE_TOPIC, record.topic.encode()),
                         (H_SOURCE_PARTITION, str(record.partition).encode()),
@@ -213,6 +294,49 @@ class Ingestor:
             # the idempotent store makes that harmless.
             self._metrics.ingest_errors.labels(stage="commit").inc()
             log.warning("outcome_offsets_commit_failed", error=repr(exc))
+
+    async def _record_progress(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
+        """Record how far each assigned partition is stored (at most every interval).
+
+        A failure is logged and counted, never raised: progress only holds reports back,
+        and the next pass records it again.
+        """
+        started = time.monotonic()
+        if not force and started - self._progress_at < PROGRESS_INTERVAL_S:
+            return
+        assigned = sorted(consumer.assignment())
+        if not assigned:
+            return
+        self._progress_at = started
+        try:
+            partitions = consumer.partitions_for_topic(self._topic) or set()
+            if partitions and len(partitions) != self._registered:
+                await register_partitions(self._pool, self._topic, len(partitions))
+                self._registered = len(partitions)
+            # Read the clock before the end offsets: whatever reached the broker before
+            # this instant is below them.
+            at = self._clock()
+            ends = await consumer.end_offsets(assigned)
+            progress = []
+            for tp in assigned:
+                position = await consumer.position(tp)
+                end = ends.get(tp)
+                progress.append(
+                    PartitionProgress(
+                        partition=tp.partition,
+                        committed_offset=position,
+                        end_offset=end,
+                        record_time=self._record_times.get(tp.partition),
+                        caught_up_at=at if end is not None and position >= end else None,
+                    )
+                )
+            await record_progress(self._pool, self._topic, progress)
+        except (KafkaError, asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            self._metrics.ingest_errors.labels(stage="progress").inc()
+            log.warning("ingest_progress_failed", error=repr(exc))
+            return
+        for item in progress:
+            self._record_times.pop(item.partition, None)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         lag = 0
@@ -244,6 +368,7 @@ class Ingestor:
                     total += polled
                     positions = {tp: await consumer.position(tp) for tp in assigned}
                     if not polled and all(positions[tp] >= end[tp] for tp in assigned):
+                        await self._record_progress(consumer, force=True)
                         return total
         finally:
             await consumer.stop()

@@ -29,7 +29,8 @@ class ReporterMetrics:
         )
         self.report_failures = Counter(
             REPORT_FAILURES_TOTAL,
-            "Report runs that failed and will be retried when their lease expires, by stage.",
+            "Report and notice failures by stage; build and notice_build are set aside"
+            " (never retried), the others are retried when their lease expires.",
             ["stage"],
             registry=registry,
         )

@@ -6,7 +6,9 @@
 disabled profile matters even to an account that reads no reports). A row is claimed
 with a lease like a report run, so several replicas send each notice once; a failed send
 releases the claim and is retried on the next pass. An account with no recipients gets
-its notices marked sent with ``last_error = 'no recipients'``.
+its notices marked sent with ``last_error = 'no recipients'``. A notice whose email cannot
+be built (a CR or LF in the profile's title cannot go into a subject) is set aside:
+``failed_at`` and the reason are stored, counted and logged, and the pass goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncpg
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 
-from reporter.mail import SEND_ERRORS, Mailer
+from reporter.mail import BUILD_ERRORS, SEND_ERRORS, Mailer
 from reporter.metrics import ReporterMetrics
 from reporter.schedule import replica_name
 
@@ -33,7 +35,8 @@ UPDATE profile_notices AS n
 SET claimed_by = $1, lease_until = now() + make_interval(secs => $2), claims = n.claims + 1
 WHERE n.id IN (
         SELECT id FROM profile_notices
-        WHERE sent_at IS NULL AND (lease_until IS NULL OR lease_until < now())
+        WHERE sent_at IS NULL AND failed_at IS NULL
+          AND (lease_until IS NULL OR lease_until < now())
         ORDER BY id LIMIT $3
         FOR UPDATE SKIP LOCKED)
 RETURNING n.id, n.account_id, n.profile_id, n.kind, n.key_at,
@@ -127,7 +130,17 @@ class Notifier:
             log.info("profile_notice_no_recipients", **bound)
             await self._mark(row["id"], "no recipients")
             return 0
-        message = build_notice(row, self._mailer.sender, self._settings.auto_disable_after)
+        try:
+            message = build_notice(row, self._mailer.sender, self._settings.auto_disable_after)
+        except BUILD_ERRORS as exc:
+            self._metrics.report_failures.labels(stage="notice_build").inc()
+            log.warning("profile_notice_set_aside", error=repr(exc), **bound)
+            await self._pool.execute(
+                "UPDATE profile_notices SET failed_at = now(), last_error = $2 WHERE id = $1",
+                row["id"],
+                repr(exc)[:500],
+            )
+            return 0
         try:
             await self._mailer.send(message, recipients)
         except SEND_ERRORS as exc:

@@ -80,6 +80,19 @@ def last_closed_period(frequency: Frequency, timezone: str, now: datetime) -> Pe
     )
 
 
+def closed_periods(frequency: Frequency, timezone: str, now: datetime, count: int) -> list[Period]:
+    """The ``count`` most recent periods that have ended by ``now``, oldest first."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    newest = last_closed_period(frequency, timezone, now)
+    periods = [newest]
+    while len(periods) < count:
+        # The period before one is the last one closed at its start.
+        periods.append(last_closed_period(frequency, timezone, periods[-1].start))
+    periods.reverse()
+    return periods
+
+
 def period_so_far(frequency: Frequency, timezone: str, now: datetime) -> Period:
     """The current, still open period: from its first midnight up to ``now``."""
     zone = ZoneInfo(timezone)

@@ -9,6 +9,20 @@ request is a row the API inserted (kind ``now``), claimed the same way with
 ``FOR UPDATE SKIP LOCKED``; it reports the period so far and never blocks the
 scheduled report of the same period.
 
+Which periods are due: the closed ones among the ``reporter_catch_up_periods`` most
+recent, oldest first, that have not been sent, so every period an outage skipped is
+reported once the reporter is back. Only the most recent one is owed when the account's
+schedule changed since (``report_settings.schedule_since``: enabled again, another
+frequency or zone), so turning reports on never sends a backlog. A period is held back
+until ingest has stored every outcome that reached the broker up to ``close_grace`` after
+its end (the watermark of ``reporter.progress``), so a reporter that was down or lagging
+across a period's end reports the whole period, not what it had stored by then.
+
+The SMTP conversation is bounded as a whole well inside the claim lease
+(``reporter.mail``), so a live sender is never overtaken by a second replica. A report
+whose email cannot be built is set aside (``failed_at``, with the reason) instead of
+failing every tick.
+
 The one gap left is a crash after the relay accepted the email and before ``sent_at``
 is written: that report is sent again after the lease (at-least-once, like SMTP).
 """
@@ -28,9 +42,10 @@ import asyncpg
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 
-from reporter.mail import SEND_ERRORS, Mailer, build_message
+from reporter.mail import BUILD_ERRORS, SEND_ERRORS, Mailer, build_message
 from reporter.metrics import ReporterMetrics
-from reporter.periods import Frequency, Period, last_closed_period, period_so_far
+from reporter.periods import Frequency, Period, closed_periods, period_so_far
+from reporter.progress import ingest_watermark
 from reporter.report import ReportKind
 from reporter.report_data import load_report
 
@@ -38,22 +53,23 @@ log = get_logger(__name__)
 
 # The profile-api NOTIFYs this channel on send-now (profile_api.routes.reports).
 REPORT_REQUESTS_CHANNEL = "callbacks_report_requests"
-# A period is reported this long after it closes, so outcomes of its last seconds that
-# are still on their way through the broker are counted.
+# A period is reported once ingest has stored what reached the broker up to this long
+# after its end: an outcome is produced just after its attempt, but several dispatcher
+# replicas' records interleave in a partition and their clocks differ a little.
 DEFAULT_CLOSE_GRACE_S = 60.0
 REQUESTS_PER_TICK = 20
+# Sent (or set aside) runs are looked up this far back: the longest catch-up window.
+_LONGEST_PERIOD = timedelta(days=31)
 
 _ENABLED = """
-SELECT account_id, frequency, timezone, recipients
-FROM report_settings
-WHERE enabled AND cardinality(recipients) > 0
-"""
-
-_ALREADY_SENT = """
-SELECT account_id, kind, period_start FROM report_runs
-WHERE kind <> 'now' AND sent_at IS NOT NULL
-  AND (account_id, kind, period_start) IN (
-      SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]))
+SELECT s.account_id, s.frequency, s.timezone, s.recipients, s.schedule_since,
+       ARRAY(SELECT r.period_start FROM report_runs r
+             WHERE r.account_id = s.account_id AND r.kind = s.frequency
+               AND (r.sent_at IS NOT NULL OR r.failed_at IS NOT NULL)
+               AND r.period_start >= $1) AS done
+FROM report_settings s
+WHERE s.enabled AND cardinality(s.recipients) > 0
+ORDER BY s.account_id
 """
 
 _CLAIM_SCHEDULED = """
@@ -64,7 +80,7 @@ ON CONFLICT (account_id, kind, period_start) WHERE kind <> 'now' DO UPDATE SET
     claimed_by = EXCLUDED.claimed_by,
     lease_until = EXCLUDED.lease_until,
     claims = r.claims + 1
-WHERE r.sent_at IS NULL AND r.lease_until < now()
+WHERE r.sent_at IS NULL AND r.failed_at IS NULL AND r.lease_until < now()
 RETURNING id
 """
 
@@ -74,7 +90,8 @@ SET claimed_by = $1, lease_until = now() + make_interval(secs => $2), claims = r
 FROM report_settings s
 WHERE r.id IN (
         SELECT id FROM report_runs
-        WHERE kind = 'now' AND sent_at IS NULL AND (lease_until IS NULL OR lease_until < now())
+        WHERE kind = 'now' AND sent_at IS NULL AND failed_at IS NULL
+          AND (lease_until IS NULL OR lease_until < now())
         ORDER BY id
         LIMIT $3
         FOR UPDATE SKIP LOCKED)
@@ -107,6 +124,7 @@ class Scheduler:
         self.replica = replica or replica_name()
         self._grace = timedelta(seconds=close_grace_s)
         self._lease_s = settings.reporter_claim_lease_s
+        self._catch_up = settings.reporter_catch_up_periods
         self._wake = asyncio.Event()
 
     async def tick(self, now: datetime | None = None) -> int:
@@ -114,33 +132,49 @@ class Scheduler:
         now = now or datetime.now(UTC)
         return await self.send_scheduled(now) + await self.send_requested()
 
+    def owed(self, row: asyncpg.Record, now: datetime) -> list[Period]:
+        """The account's closed periods not yet sent, oldest first (see the module doc)."""
+        periods = closed_periods(row["frequency"], row["timezone"], now, self._catch_up)
+        done = set(row["done"])
+        return [
+            p
+            for i, p in enumerate(periods)
+            if p.start not in done and (i == len(periods) - 1 or p.end > row["schedule_since"])
+        ]
+
     async def send_scheduled(self, now: datetime) -> int:
-        accounts = await self._pool.fetch(_ENABLED)
+        lookback = now - _LONGEST_PERIOD * (self._catch_up + 1)
+        accounts = await self._pool.fetch(_ENABLED, lookback)
         due: list[tuple[asyncpg.Record, Period]] = []
         for row in accounts:
             try:
-                period = last_closed_period(row["frequency"], row["timezone"], now - self._grace)
+                periods = self.owed(row, now)
             except (ValueError, KeyError) as exc:  # a zone this tzdata no longer knows
                 self._metrics.report_failures.labels(stage="period").inc()
                 log.warning(
                     "report_period_failed", account_id=str(row["account_id"]), error=repr(exc)
                 )
                 continue
-            due.append((row, period))
+            due.extend((row, period) for period in periods)
         if not due:
             return 0
-        sent_keys = {
-            (r["account_id"], r["kind"], r["period_start"])
-            for r in await self._pool.fetch(
-                _ALREADY_SENT,
-                [row["account_id"] for row, _ in due],
-                [row["frequency"] for row, _ in due],
-                [period.start for _, period in due],
+        watermark = await ingest_watermark(self._pool, self._settings.topics.outcomes)
+        ready = min(now, watermark) if watermark is not None else None
+
+        def passed(period: Period) -> bool:
+            return ready is not None and period.end + self._grace <= ready
+
+        held = [period for _, period in due if not passed(period)]
+        if held:
+            log.info(
+                "reports_waiting_for_ingest",
+                held=len(held),
+                oldest_end=min(p.end for p in held).isoformat(),
+                watermark=watermark.isoformat() if watermark else None,
             )
-        }
         sent = 0
         for row, period in due:
-            if (row["account_id"], row["frequency"], period.start) in sent_keys:
+            if not passed(period):
                 continue
             run_id = await self._pool.fetchval(
                 _CLAIM_SCHEDULED,
@@ -187,7 +221,21 @@ class Scheduler:
     ) -> bool:
         bound: dict[str, Any] = {"account_id": str(account_id), "kind": kind, "run_id": run_id}
         data = await load_report(self._pool, account_id, kind, period)
-        message = build_message(data, self._mailer.sender, recipients)
+        try:
+            message = build_message(data, self._mailer.sender, recipients)
+        except BUILD_ERRORS as exc:
+            # Retrying cannot help (a header the account's data makes invalid): set the
+            # run aside with its reason instead of failing on it every tick.
+            self._metrics.report_failures.labels(stage="build").inc()
+            log.warning("report_set_aside", error=repr(exc), **bound)
+            await self._pool.execute(
+                "UPDATE report_runs SET failed_at = now(), last_error = $3"
+                " WHERE id = $1 AND claimed_by = $2",
+                run_id,
+                self.replica,
+                repr(exc)[:500],
+            )
+            return False
         try:
             await self._mailer.send(message, recipients)
         except SEND_ERRORS as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from callbacks.models.profiles import ProfileRecord, open_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
 from profile_api.outbox import RELAY_LOCK_CLASS
+from structlog.testing import capture_logs
 
 from tests.conftest import unique
 from tests.helpers import eventually
@@ -279,3 +281,57 @@ async def test_broker_outage_delays_but_loses_nothing(
         None,
     ]
     assert collapse([v["title"] for v in reader.of(b.body["id"]) if v]) == ["b during"]
+
+
+async def test_an_oversized_change_is_set_aside_and_later_changes_flow(
+    topics: Settings, migrated_database: str
+) -> None:
+    """A document over the producer's maximum request size (1 MiB) can never be
+    published: its row is marked failed with the reason and the relay goes on."""
+    oversized = str(uuid.uuid4())
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        row_id = await conn.fetchval(
+            "INSERT INTO profile_outbox (profile_id, payload, topic) VALUES ($1, $2, $3)"
+            " RETURNING id",
+            oversized,
+            orjson.dumps({"id": oversized, "title": "x" * 1_200_000}).decode(),
+            topics.topics.profiles,
+        )
+    finally:
+        await conn.close()
+    with capture_logs() as logs:
+        runner, base = await start_app(topics)
+        consumer = make_consumer(topics, topics.topics.profiles)
+        await consumer.start()
+        try:
+            reader = TopicReader(consumer)
+            async with aiohttp.ClientSession() as session:
+                api = await Api(base, session).new_account()
+                created = [
+                    (await api.call("POST", PROFILES, json=sms_profile(title=f"after {n}"))).body
+                    for n in range(10)
+                ]
+                keys = [c["id"] for c in created]
+                await reader.until(lambda: all(reader.of(k) for k in keys))
+                metrics = (await api.call("GET", "/metrics")).body
+        finally:
+            await consumer.stop()
+            await runner.cleanup()
+    latest = [reader.of(k)[-1] for k in keys]
+    assert [v and v["title"] for v in latest] == [f"after {n}" for n in range(10)]
+    assert reader.of(oversized) == []
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        row = await conn.fetchrow(
+            "SELECT published_at, failed_at, last_error FROM profile_outbox WHERE id = $1", row_id
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert row["published_at"] is None
+    assert row["failed_at"] is not None
+    assert row["last_error"].startswith("MessageSizeTooLargeError")
+    assert "callbacks_outbox_failed_total 1.0" in metrics
+    [line] = [e for e in logs if e["event"] == "outbox_row_set_aside"]
+    assert (line["outbox_id"], line["profile_id"]) == (row_id, oversized)

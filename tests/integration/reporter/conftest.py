@@ -20,6 +20,7 @@ from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
 from prometheus_client import CollectorRegistry
 from reporter.metrics import ReporterMetrics
+from reporter.progress import PartitionProgress, record_progress, register_partitions
 
 
 async def create_account(pool: asyncpg.Pool, name: str = "acme") -> uuid.UUID:
@@ -76,6 +77,20 @@ def make_outcome(
         source_topic=source[0] if source else None,
         source_partition=source[1] if source else None,
         source_offset=source[2] if source else None,
+    )
+
+
+async def mark_ingested(pool: asyncpg.Pool, settings: Settings, at: datetime) -> None:
+    """Record ingest caught up with every outcome partition at ``at``, as ingest does.
+
+    For tests that write outcomes straight into the store and run the report schedule,
+    which waits for ingest to pass a period's end.
+    """
+    topic = settings.topics.outcomes
+    count = settings.kafka_partitions
+    await register_partitions(pool, topic, count)
+    await record_progress(
+        pool, topic, [PartitionProgress(p, caught_up_at=at) for p in range(count)]
     )
 
 

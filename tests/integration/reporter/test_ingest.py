@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from reporter.ingest import Ingestor
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
+from structlog.testing import capture_logs
 
 from tests.integration.reporter.conftest import FAST_GROUP, create_profile, make_outcome, produce
 
@@ -217,3 +218,62 @@ async def test_a_redelivered_callback_moves_its_count_instead_of_adding_one(
     )
     assert row is not None
     assert (row["d"], row["f"]) == (1, 0)
+
+
+async def test_an_outcome_the_database_refuses_is_set_aside_and_ingest_goes_on(
+    topics: Settings,
+    pool: asyncpg.Pool,
+    account: uuid.UUID,
+    producer: AIOKafkaProducer,
+    metrics: ReporterMetrics,
+) -> None:
+    """A NUL in ``event_id`` passes parsing, but PostgreSQL text cannot hold it."""
+    profile = await create_profile(pool, account, "P")
+    poison = make_outcome(account, profile, delivery_id="d-poison").model_copy(
+        update={"event_id": "ev-\u0000-poison"}
+    )
+    good = [make_outcome(account, profile, attempted_at=T0) for _ in range(1000)]
+    await produce(producer, topics.topics.outcomes, [poison, *good])
+
+    ingestor = Ingestor(
+        topics,
+        pool,
+        producer,
+        metrics,
+        group_id=f"g-{uuid.uuid4().hex}",
+        consumer_options=FAST_GROUP,
+    )
+    with capture_logs() as logs:
+        assert await ingestor.drain(timeout_s=60) == 1001
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE account_id = $1 AND delivery_id <> 'd-poison'",
+        account,
+    )
+    assert stored == 1000
+    assert ingestor.stored == 1000
+    assert (
+        metrics.registry.get_sample_value(
+            "callbacks_dead_letters_total", {"reason": "outcome_refused"}
+        )
+        == 1
+    )
+    [line] = [e for e in logs if e["event"] == "outcome_rejected"]
+    assert line["kind"] == "outcome_refused"
+    assert "CharacterNotInRepertoireError" in line["reason"]
+
+    dead = AIOKafkaConsumer(
+        topics.topics.dead,
+        bootstrap_servers=topics.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await dead.start()
+    try:
+        record = await dead.getone()
+    finally:
+        await dead.stop()
+    assert record.value == poison.model_dump_json().encode()
+    headers = dict(record.headers)
+    assert headers["cb-reason"] == b"outcome_refused"
+    assert headers["cb-error"].startswith(b"refused by the database:")
+    assert headers["cb-source-topic"] == topics.topics.outcomes.encode()
