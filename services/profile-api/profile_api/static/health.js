@@ -324,7 +324,8 @@ function lastFailureText(delivery, profileId) {
       datetime: delivery.last_attempted_at,
       text: formatDate(delivery.last_attempted_at),
     }),
-    ` — ${reason || "no reason recorded"} (${plural(delivery.attempt, "attempt")}, ${delivery.event}). `,
+    ` — ${reason || "no reason recorded"}`,
+    ` (${plural(delivery.attempt, "attempt")}, ${delivery.event}). `,
     h("a", {
       href: `#/profiles/${encodeURIComponent(profileId)}/deliveries`,
       text: "See the delivery log",
@@ -361,13 +362,19 @@ export function profileHealth(profile, now = () => new Date()) {
       if (range !== current) return;
       const { delivered, failed } = summary.totals;
       const rate = successRate(summary.totals);
-      const caption = `Delivered and failed callbacks per ${range.unit}, ${range.label.toLowerCase()} (${summary.timezone})`;
+      const period = `${range.label.toLowerCase()} (${summary.timezone})`;
+      const caption = `Delivered and failed callbacks per ${range.unit}, ${period}`;
       replaceChildren(
         body,
         h(
           "dl",
           { class: "stats" },
-          h("div", {}, h("dt", { text: "Delivered" }), h("dd", { class: "delivered", text: delivered })),
+          h(
+            "div",
+            {},
+            h("dt", { text: "Delivered" }),
+            h("dd", { class: "delivered", text: delivered }),
+          ),
           h("div", {}, h("dt", { text: "Failed" }), h("dd", { class: "failed", text: failed })),
           h(
             "div",

@@ -187,12 +187,13 @@ function nextReportText(saved, now = new Date()) {
     firstDay.day === lastDay.day && firstDay.month === lastDay.month
       ? dayLabel(firstDay)
       : `${dayLabel(firstDay)} to ${dayLabel(lastDay)}`;
+  const dueDay = dayLabel({ year: wall.year, month: wall.month, day: wall.day });
   return [
     "Next report: ",
     h("time", {
       datetime: due.toISOString(),
       class: "due",
-      text: `${dayLabel({ year: wall.year, month: wall.month, day: wall.day })}, ${hhmm} ${saved.timezone}`,
+      text: `${dueDay}, ${hhmm} ${saved.timezone}`,
     }),
     ` (${formatDate(due.toISOString())} your time), a minute or so after the period closes; `,
     `it covers ${covers}.`,
