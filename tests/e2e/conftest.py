@@ -144,8 +144,12 @@ class PageErrors:
     messages: list[str] = field(default_factory=list)
 
 
-async def _open_page(browser: Browser, viewport: dict[str, int]) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+async def open_page(
+    browser: Browser, viewport: dict[str, int], **options: Any
+) -> AsyncIterator[Page]:
+    """A page in a fresh context (``options``: more ``new_context`` options, such as
+    ``timezone_id``) that fails its test on any browser error."""
+    context = await browser.new_context(viewport=viewport, **options)  # type: ignore[arg-type]
     page = await context.new_page()
     page.set_default_timeout(5_000)
     errors = PageErrors()
@@ -169,14 +173,14 @@ async def _open_page(browser: Browser, viewport: dict[str, int]) -> AsyncIterato
 @pytest.fixture
 async def web_page(web_browser: Browser) -> AsyncIterator[Page]:
     """A desktop-width page (1280 px) in a fresh browser context."""
-    async for opened in _open_page(web_browser, DESKTOP):
+    async for opened in open_page(web_browser, DESKTOP):
         yield opened
 
 
 @pytest.fixture
 async def web_phone_page(web_browser: Browser) -> AsyncIterator[Page]:
     """A phone-width page (390 px) in a fresh browser context."""
-    async for opened in _open_page(web_browser, PHONE):
+    async for opened in open_page(web_browser, PHONE):
         yield opened
 
 

@@ -66,3 +66,44 @@ async def test_send_now_records_a_request(api_server: Client, pool: asyncpg.Pool
     )
     assert row is not None
     assert (row["a"], row["kind"], row["sent_at"]) == (api.account, "now", None)
+
+
+async def test_send_now_status_follows_the_request_and_is_the_accounts_own(
+    api_server: Client, pool: asyncpg.Pool
+) -> None:
+    api = await api_server.new_account()
+    await api.call("PUT", "/v1/callback-reports/settings", json=VALID)
+    _, accepted = await api.call("POST", "/v1/callback-reports/send-now")
+    path = f"/v1/callback-reports/send-now/{accepted['request_id']}"
+    status, body = await api.call("GET", path)
+    assert (status, body["status"], body["sent_at"]) == (200, "queued", None)
+    # The reporter's part (tested with a real scheduler in test_report_emails and the
+    # web page's tests): a failed attempt, then the email sent.
+    await pool.execute(
+        "UPDATE report_runs SET last_error = 'smtp down' WHERE id = $1", accepted["request_id"]
+    )
+    assert (await api.call("GET", path))[1]["status"] == "retrying"
+    await pool.execute(
+        "UPDATE report_runs SET sent_at = now(), last_error = NULL WHERE id = $1",
+        accepted["request_id"],
+    )
+    status, body = await api.call("GET", path)
+    assert (status, body["status"]) == (200, "sent")
+    assert "smtp" not in str(body)
+    other = await api_server.new_account()
+    for wrong in (path, "/v1/callback-reports/send-now/x1", "/v1/callback-reports/send-now/0"):
+        assert (await other.call("GET", wrong))[0] == 404
+
+
+async def test_timezones_lists_what_the_settings_accept(api_server: Client) -> None:
+    api = await api_server.new_account()
+    status, body = await api.call("GET", "/v1/callback-reports/timezones")
+    assert status == 200
+    zones = body["timezones"]
+    assert zones == sorted(zones)
+    assert {"UTC", "Asia/Kolkata", "America/New_York"} <= set(zones)
+    for zone in (zones[0], zones[-1]):
+        put = await api.call(
+            "PUT", "/v1/callback-reports/settings", json={**VALID, "timezone": zone}
+        )
+        assert put[0] == 200, put

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from profile_api.routes import accounts, channels, deliveries, profiles, reports, test_calls, web
+from profile_api.routes import (
+    accounts,
+    channels,
+    deliveries,
+    profiles,
+    report_summary,
+    reports,
+    test_calls,
+    web,
+)
 
 MODULES: tuple[ModuleType, ...] = (
     accounts,
@@ -19,6 +28,7 @@ MODULES: tuple[ModuleType, ...] = (
     channels,
     deliveries,
     reports,
+    report_summary,
     test_calls,
     web,
 )

@@ -1,4 +1,5 @@
-"""Report settings and send-now (contract §7).
+"""Report settings and send-now (contract §7), and what the web page needs beside them:
+the time zones a setting may name, and how a send-now request is getting on.
 
 The API never talks SMTP: ``send-now`` records a request (a ``report_runs`` row of kind
 ``now``) and wakes the reporter with ``NOTIFY`` in the same transaction; the reporter
@@ -11,6 +12,7 @@ import functools
 import re
 import uuid
 import zoneinfo
+from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
@@ -74,6 +76,20 @@ class SendNowAccepted(BaseModel):
     status: Literal["queued"] = "queued"
 
 
+class SendNowStatus(BaseModel):
+    """``queued`` until the reporter has sent it; ``retrying`` after a failed attempt
+    (the relay's own error stays in the reporter's log)."""
+
+    request_id: int
+    status: Literal["queued", "retrying", "sent"]
+    requested_at: datetime
+    sent_at: datetime | None
+
+
+class TimeZones(BaseModel):
+    timezones: list[str]
+
+
 async def get_settings(request: web.Request) -> web.Response:
     row = await request.app[POOL].fetchrow(
         "SELECT enabled, frequency, recipients, timezone FROM report_settings"
@@ -128,14 +144,49 @@ async def send_now(request: web.Request) -> web.Response:
     return web.json_response(SendNowAccepted(request_id=request_id).model_dump(), status=202)
 
 
+async def send_now_status(request: web.Request) -> web.Response:
+    raw = request.match_info["request_id"]
+    row = None
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        row = await request.app[POOL].fetchrow(
+            """SELECT id, requested_at, sent_at, last_error FROM report_runs
+               WHERE id = $1 AND account_id = $2 AND kind = 'now'""",
+            int(raw),
+            uuid.UUID(account_id(request)),
+        )
+    if row is None:
+        raise Problem(404, "no send-now request with this id")
+    status: Literal["queued", "retrying", "sent"] = (
+        "sent" if row["sent_at"] else "retrying" if row["last_error"] else "queued"
+    )
+    body = SendNowStatus(
+        request_id=row["id"],
+        status=status,
+        requested_at=row["requested_at"],
+        sent_at=row["sent_at"],
+    )
+    return web.json_response(body.model_dump(mode="json"))
+
+
+async def timezones(_request: web.Request) -> web.Response:
+    return web.json_response(TimeZones(timezones=sorted(_zones())).model_dump())
+
+
 def register(app: web.Application) -> None:
     app.router.add_get("/v1/callback-reports/settings", get_settings)
     app.router.add_put("/v1/callback-reports/settings", put_settings)
     app.router.add_post("/v1/callback-reports/send-now", send_now)
+    app.router.add_get("/v1/callback-reports/send-now/{request_id}", send_now_status)
+    app.router.add_get("/v1/callback-reports/timezones", timezones)
 
 
 _SETTINGS = json_body(ref(ReportSettings), "The report settings")
-OPENAPI_MODELS: tuple[type[BaseModel], ...] = (ReportSettings, SendNowAccepted)
+OPENAPI_MODELS: tuple[type[BaseModel], ...] = (
+    ReportSettings,
+    SendNowAccepted,
+    SendNowStatus,
+    TimeZones,
+)
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/callback-reports/settings": {
         "get": {
@@ -155,6 +206,30 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "202": json_body(ref(SendNowAccepted), "Queued; the reporter sends it"),
                 **problems(409),
             },
+        }
+    },
+    "/v1/callback-reports/send-now/{request_id}": {
+        "parameters": [
+            {
+                "name": "request_id",
+                "in": "path",
+                "required": True,
+                "description": "request_id of the send-now answer",
+                "schema": {"type": "integer"},
+            }
+        ],
+        "get": {
+            "summary": "Whether a send-now report has been sent",
+            "responses": {
+                "200": json_body(ref(SendNowStatus), "The request's state"),
+                **problems(404),
+            },
+        },
+    },
+    "/v1/callback-reports/timezones": {
+        "get": {
+            "summary": "The IANA time zones a report setting may name",
+            "responses": {"200": json_body(ref(TimeZones), "Sorted zone names"), **problems()},
         }
     },
 }

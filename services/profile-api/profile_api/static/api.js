@@ -119,4 +119,23 @@ export const api = {
   redeliver(id) {
     return request("POST", `/v1/deliveries/${encodeURIComponent(id)}/retry`);
   },
+  reportSettings() {
+    return request("GET", "/v1/callback-reports/settings");
+  },
+  saveReportSettings(settings) {
+    return request("PUT", "/v1/callback-reports/settings", { body: settings });
+  },
+  sendReportNow() {
+    return request("POST", "/v1/callback-reports/send-now");
+  },
+  sendNowStatus(requestId) {
+    return request("GET", `/v1/callback-reports/send-now/${encodeURIComponent(requestId)}`);
+  },
+  timezones() {
+    return request("GET", "/v1/callback-reports/timezones");
+  },
+  /** Delivered and failed per bucket: {from, to, bucket: "day"|"hour", profile_id}. */
+  summary(params) {
+    return request("GET", "/v1/callback-reports/summary", { params });
+  },
 };

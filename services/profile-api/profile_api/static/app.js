@@ -6,6 +6,7 @@ import { announce, field, h, replaceChildren } from "./dom.js";
 import { renderDeliveries } from "./deliveries.js";
 import { renderProfileForm } from "./form.js";
 import { renderList } from "./list.js";
+import { renderNotificationSettings } from "./settings.js";
 
 const main = () => document.getElementById("main");
 
@@ -18,6 +19,7 @@ function renderAccountNav() {
   replaceChildren(
     nav,
     h("a", { href: "#/profiles", class: "nav-link", text: "Profiles" }),
+    h("a", { href: "#/settings/notifications", class: "nav-link", text: "Settings" }),
     h("button", {
       type: "button",
       class: "button small secondary",
@@ -108,7 +110,9 @@ export async function route() {
   root.className = "view";
   main().replaceChildren(root);
   try {
-    if (parts[0] !== "profiles" || parts.length === 1) {
+    if (parts[0] === "settings") {
+      await renderNotificationSettings(root);
+    } else if (parts[0] !== "profiles" || parts.length === 1) {
       await renderList(root, query);
     } else if (parts[1] === "new") {
       await renderProfileForm(root, null);

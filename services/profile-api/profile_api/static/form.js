@@ -21,6 +21,7 @@ import {
   encryptionSection,
   NEW_PROFILE,
 } from "./form-sections.js";
+import { profileHealth } from "./health.js";
 import { CHANNEL_TITLES } from "./list.js";
 import { deleteBox, flashNotice, profileFacts } from "./profile-extras.js";
 
@@ -391,6 +392,7 @@ export async function renderProfileForm(root, id) {
     heading,
     flash ? flashNotice(flash) : null,
     stored ? profileFacts(stored) : null,
+    stored ? profileHealth(stored) : null,
     h("div", { class: "form-layout" }, form, picker.el),
     stored ? deleteBox(stored) : null,
   );

@@ -1,8 +1,10 @@
 // The "Callback Profiles" list: filters (title, HTTP method, created date range),
-// cursor pagination with a way back, and one row per profile with its copyable id.
+// cursor pagination with a way back, and one row per profile with its copyable id and
+// its delivered and failed callbacks of the last 24 hours.
 
 import { api } from "./api.js";
 import { announce, copyButton, field, formatDate, h, replaceChildren, urlHost } from "./dom.js";
+import { fillTrendCell } from "./health.js";
 
 const PAGE_SIZE = 20;
 const METHODS = ["GET", "POST", "PUT", "DELETE"];
@@ -123,6 +125,7 @@ function profileRow(profile) {
       ),
     ),
     cell("Status", statusCell(profile)),
+    cell("Last 24 h", h("span", { class: "hint", text: "…" })),
     cell(
       "Deliveries",
       h("a", {
@@ -144,6 +147,7 @@ function profileTable(items) {
     "Created",
     "Profile ID",
     "Status",
+    "Last 24 h",
     "Deliveries",
   ];
   return h(
@@ -240,6 +244,12 @@ export async function renderList(root, query) {
     );
     results.setAttribute("aria-busy", "false");
     announce(summary, "info", false);
+    const now = new Date();
+    await Promise.all(
+      [...results.querySelectorAll("td[data-label='Last 24 h']")].map((td, i) =>
+        fillTrendCell(td, items[i], now),
+      ),
+    );
   }
 
   function showError(error) {
