@@ -30,6 +30,7 @@ from profile_api.keys import POOL, PRODUCER, PROFILE_STORE, REGISTRY, SECRET_BOX
 from profile_api.openapi import build_document
 from profile_api.outbox import OutboxMetrics, OutboxRelay
 from profile_api.problems import error_middleware
+from profile_api.rate_limits import install as install_rate_limits
 from profile_api.request_id import request_id_middleware
 from profile_api.routes import MODULES
 from profile_api.store import ProfileStore
@@ -65,7 +66,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app[SETTINGS] = settings
     app[REGISTRY] = registry
-    box = SecretBox(settings.master_key_bytes())
+    install_rate_limits(app)
+    box = SecretBox(settings.master_keys_bytes())
     app[SECRET_BOX] = box
     outbox_metrics = OutboxMetrics(registry)
 
