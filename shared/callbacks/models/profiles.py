@@ -191,6 +191,19 @@ def open_secrets(record: ProfileRecord, open_: SecretFn) -> ProfileRecord:
     return _map_secrets(record, open_)
 
 
+def secret_values(record: ProfileRecord) -> list[str]:
+    """Every secret value of ``record`` as it stands (sealed or not), e.g. to see which
+    key sealed them."""
+    values: list[str] = []
+
+    def collect(value: str, _context: str) -> str:
+        values.append(value)
+        return value
+
+    _map_secrets(record, collect)
+    return values
+
+
 def masked(record: ProfileRecord) -> ProfileRecord:
     """The record as the API shows it: every secret replaced by ``****``."""
     return _map_secrets(record, lambda _value, _context: MASK)
