@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     test_call_window: str = "1m"
     send_now_limit: int = Field(default=5, ge=1)
     send_now_window: str = "1h"
+    # Set: profile-api serves /metrics on this port only (where Prometheus is let in by
+    # the production NetworkPolicy), not on the API port that tenants reach.
+    api_metrics_port: int | None = None
 
     @field_validator("retry_schedule")
     @classmethod

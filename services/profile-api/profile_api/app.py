@@ -17,7 +17,7 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from callbacks.db import create_pool
-from callbacks.health import add_ops_routes
+from callbacks.health import add_ops_routes, start_ops_server
 from callbacks.kafka import make_producer
 from callbacks.logging import get_logger
 from callbacks.metrics import HttpMetrics
@@ -108,7 +108,16 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         return web.json_response(document)
 
     app.router.add_get("/openapi.json", openapi)
-    add_ops_routes(app, registry, ready)
+    metrics_port = settings.api_metrics_port
+    add_ops_routes(app, registry, ready, metrics=metrics_port is None)
+    if metrics_port is not None:
+
+        async def ops_server(_app: web.Application) -> AsyncIterator[None]:
+            runner = await start_ops_server(registry, ready, settings.api_host, metrics_port)
+            yield
+            await runner.cleanup()
+
+        app.cleanup_ctx.append(ops_server)
     return app
 
 

@@ -383,3 +383,18 @@ async def test_the_test_call_echo_is_cut_and_hides_resolver_details(
         assert error == "connection error: could not connect to localhost", error
     finally:
         await runner.cleanup()
+
+
+async def test_metrics_can_leave_the_api_port(
+    api_settings: Settings, session: aiohttp.ClientSession
+) -> None:
+    port = free_port()
+    runner, api = await started(api_settings.model_copy(update={"api_metrics_port": port}), session)
+    try:
+        assert (await api.call("GET", "/metrics")).status == 404
+        assert (await api.call("GET", "/healthz")).status == 200  # probes stay on the API port
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            assert response.status == 200
+            assert "callbacks_http_requests_total" in await response.text()
+    finally:
+        await runner.cleanup()
