@@ -92,7 +92,7 @@ def _destination_change(body: dict[str, Any], stored: ProfileRecord) -> str | No
         return "the url's origin (scheme, host, port) changed"
     auth = body.get("authentication")
     token_url = auth.get("token_url") if isinstance(auth, dict) else None
-    if token_url != stored.authentication.token_url:
+    if token_url and token_url != stored.authentication.token_url:
         return "the token_url changed"
     return None
 
@@ -114,7 +114,7 @@ def keep_masked_secrets(body: dict[str, Any], stored: ProfileRecord | None) -> d
         if previous is None:
             message = f"{MASK} keeps a stored secret, but none is stored; send the secret"
         elif moved is not None:
-            message = f"{moved}: send this secret again instead of {MASK}"
+            message = f"{moved}: send this secret again instead of {MASK} (or null to drop it)"
         else:
             return True
         errors.append(FieldProblem(field=field, message=message))
