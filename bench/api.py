@@ -76,6 +76,8 @@ async def run(ctx: Context) -> dict[str, float]:
             "CALLBACKS_ADMIN_TOKEN": "bench-admin-token",
             "CALLBACKS_MASTER_KEY": ctx.master_key,
             "CALLBACKS_LOG_LEVEL": "warning",
+            # One account creates them all; the quota must not cut the run short.
+            "CALLBACKS_MAX_PROFILES_PER_ACCOUNT": str(CREATES + 1),
         }
     )
     api = ChildProcess(

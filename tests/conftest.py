@@ -221,6 +221,7 @@ def settings(migrated_database: str, kafka: KafkaTarget, master_key: str) -> Set
         master_key=master_key,  # type: ignore[arg-type]
         admin_token="test-admin-token",  # type: ignore[arg-type]
         allow_private_targets=True,
+        allow_plain_http=True,  # the sinks are plain http on loopback
         retry_schedule="200ms,400ms",
         delivery_timeout="2s",
         api_host="127.0.0.1",

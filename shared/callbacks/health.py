@@ -13,9 +13,14 @@ ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
 def add_ops_routes(
-    app: web.Application, registry: CollectorRegistry, ready: ReadinessCheck
+    app: web.Application,
+    registry: CollectorRegistry,
+    ready: ReadinessCheck,
+    *,
+    metrics: bool = True,
 ) -> None:
-    """Add /healthz (process alive), /readyz (dependencies reachable) and /metrics."""
+    """Add /healthz (process alive), /readyz (dependencies reachable) and, unless
+    ``metrics`` is false (they are served on a port of their own), /metrics."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -30,7 +35,8 @@ def add_ops_routes(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_handler(registry))
+    if metrics:
+        app.router.add_get("/metrics", metrics_handler(registry))
 
 
 async def start_ops_server(

@@ -92,6 +92,21 @@ class Settings(BaseSettings):
     # Reporter: a profile whose callbacks have all failed finally for this long (by
     # attempt time, no success in between) is disabled with reason "failing".
     auto_disable_after: str = "5d"
+    # Security (README "Security"). Production mode is the default: profile URLs and
+    # token URLs must be https unless allow_plain_http (make run and the tests set it).
+    # master_keys: comma-separated base64 keys, the one that seals first, old ones after
+    # (each still opens); master_key alone is the one-key form and joins the list last.
+    allow_plain_http: bool = False
+    master_keys: SecretStr | None = None
+    max_profiles_per_account: int = Field(default=1000, ge=1)
+    # Per-account rate limits: at most N calls per window (a token bucket per replica).
+    test_call_limit: int = Field(default=30, ge=1)
+    test_call_window: str = "1m"
+    send_now_limit: int = Field(default=5, ge=1)
+    send_now_window: str = "1h"
+    # Set: profile-api serves /metrics on this port only (where Prometheus is let in by
+    # the production NetworkPolicy), not on the API port that tenants reach.
+    api_metrics_port: int | None = None
 
     @field_validator("retry_schedule")
     @classmethod
@@ -136,7 +151,12 @@ class Settings(BaseSettings):
         return self
 
     @field_validator(
-        "reporter_schedule_interval", "reporter_claim_lease", "smtp_timeout", "auto_disable_after"
+        "reporter_schedule_interval",
+        "reporter_claim_lease",
+        "smtp_timeout",
+        "auto_disable_after",
+        "test_call_window",
+        "send_now_window",
     )
     @classmethod
     def _check_reporter_duration(cls, value: str) -> str:
@@ -147,12 +167,18 @@ class Settings(BaseSettings):
     @classmethod
     def _check_master_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            try:
-                raw = base64.b64decode(value.get_secret_value(), validate=True)
-            except binascii.Error as exc:
-                raise ValueError("CALLBACKS_MASTER_KEY must be base64") from exc
-            if len(raw) != 32:
-                raise ValueError("CALLBACKS_MASTER_KEY must decode to 32 bytes")
+            _decode_master_key(value.get_secret_value(), "CALLBACKS_MASTER_KEY")
+        return value
+
+    @field_validator("master_keys")
+    @classmethod
+    def _check_master_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            keys = _split_keys(value.get_secret_value())
+            if not keys:
+                raise ValueError("CALLBACKS_MASTER_KEYS lists no key")
+            for key in keys:
+                _decode_master_key(key, "CALLBACKS_MASTER_KEYS")
         return value
 
     @property
@@ -207,10 +233,31 @@ class Settings(BaseSettings):
     def consumer_session_timeout_s(self) -> float:
         return parse_duration(self.consumer_session_timeout)
 
+    @property
+    def test_call_window_s(self) -> float:
+        return parse_duration(self.test_call_window)
+
+    @property
+    def send_now_window_s(self) -> float:
+        return parse_duration(self.send_now_window)
+
+    def master_keys_bytes(self) -> list[bytes]:
+        """Every master key, the sealing one first: ``master_keys`` in order, then
+        ``master_key`` if it is not listed there already."""
+        keys: list[bytes] = []
+        if self.master_keys is not None:
+            keys = [base64.b64decode(k) for k in _split_keys(self.master_keys.get_secret_value())]
+        if self.master_key is not None:
+            single = base64.b64decode(self.master_key.get_secret_value())
+            if single not in keys:
+                keys.append(single)
+        if not keys:
+            raise RuntimeError("CALLBACKS_MASTER_KEYS or CALLBACKS_MASTER_KEY is required")
+        return keys
+
     def master_key_bytes(self) -> bytes:
-        if self.master_key is None:
-            raise RuntimeError("CALLBACKS_MASTER_KEY is required")
-        return base64.b64decode(self.master_key.get_secret_value())
+        """The key that seals (the first of :meth:`master_keys_bytes`)."""
+        return self.master_keys_bytes()[0]
 
     def require_database_url(self) -> str:
         if self.database_url is None:
@@ -233,3 +280,17 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             out[name] = "****" if isinstance(value, SecretStr) else value
         return out
+
+
+def _split_keys(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _decode_master_key(value: str, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"{name} must be base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"{name}: every key must decode to 32 bytes")
+    return raw

@@ -5,6 +5,10 @@ with the sample values of the channel's variables through the same code
 (``callbacks.request.render_url`` and ``callbacks.templates.render``), so a profile that
 saves is one the dispatcher can render. Errors are collected, not raised, so the API
 can name every bad field in one problem response.
+
+Sizes are bounded here too (the ``MAX_*`` limits below, documented in the README's
+"Security" section): a profile that saves is one whose sealed record always fits one
+message on ``callbacks.profiles``, and whose request stays an ordinary HTTP request.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from xml.etree import ElementTree
 from callbacks.catalog import CHANNELS, sample_values, variables_for
 from callbacks.durations import parse_duration
 from callbacks.encryption import KEY_BYTES
-from callbacks.models.profiles import ProfileSpec
+from callbacks.models.profiles import CONTROL_CHARACTERS, ProfileSpec
 from callbacks.request import RESERVED_HEADERS, render_url
 from callbacks.templates import Context, Template, TemplateError, compile_template, render
 
@@ -33,18 +37,45 @@ class FieldError:
     message: str  # user-facing; for unknown variables it lists the valid ones
 
 
+# Limits of a profile (README "Security"). Characters, not bytes; the body's 256 KiB
+# cap and the title's 200 characters are type rules of ``ProfileSpec``.
+MAX_SECRET_CHARS = 4096  # password, token, client_secret, encryption key
+MAX_TEXT_CHARS = 1024  # username, client_id, scope
+MAX_URL_CHARS = 2048  # url (a type rule too), token_url
+MAX_HEADERS = 50
+MAX_HEADER_NAME_CHARS = 256
+MAX_HEADER_VALUE_CHARS = 4096  # credential-like headers too
+MAX_QUERY_PARAMS = 50
+MAX_QUERY_NAME_CHARS = 256
+MAX_QUERY_VALUE_CHARS = 2048
+MAX_FORM_FIELDS = 100
+MAX_FORM_NAME_CHARS = 256
+MAX_FORM_VALUE_CHARS = 4096
+MAX_REQUIRED_VARIABLES = 100
+# The whole profile as JSON: with every field at its maximum the sealed record still
+# fits the broker's default 1 MiB message (sealing adds about a third to secrets).
+MAX_PROFILE_BYTES = 512 * 1024
+
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 header field name
 _DTD = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _BODY_CONTEXTS: dict[str, Context] = {"json": "json", "xml": "xml", "html": "html", "text": "text"}
 
 
-def validate_profile(spec: ProfileSpec) -> list[FieldError]:
-    """Every rule that spans fields or needs the catalog: events of the channel, methods
-    per channel, body rules per method, body_type with a body, encryption key length,
-    authentication fields per type, required_options variables, max_age, and every
+def validate_profile(spec: ProfileSpec, *, allow_plain_http: bool = False) -> list[FieldError]:
+    """Every rule that spans fields or needs the catalog: size limits, events of the
+    channel, methods per channel, body rules per method, body_type with a body,
+    encryption key length, authentication fields per type, required_options variables,
+    max_age, https for ``url`` and ``token_url`` unless ``allow_plain_http``, and every
     template rendered with the channel's sample values (JSON must parse, XML must be
-    well-formed, unknown variables listed with the valid ones). Empty list = valid."""
+    well-formed, unknown variables listed with the valid ones). Empty list = valid.
+
+    A profile over a size limit is not rendered: its other errors may be missing."""
     errors: list[FieldError] = []
+    _check_limits(spec, errors)
+    if errors:
+        return errors
+    if not allow_plain_http:
+        _check_https(spec, errors)
     _check_events(spec, errors)
     _check_method_and_body(spec, errors)
     _check_encryption(spec, errors)
@@ -53,6 +84,83 @@ def validate_profile(spec: ProfileSpec) -> list[FieldError]:
     _check_options(spec, errors)
     _check_templates(spec, errors)
     return errors
+
+
+def _too_long(field: str, value: str | None, limit: int, errors: list[FieldError]) -> None:
+    if value is not None and len(value) > limit:
+        errors.append(FieldError(field, f"at most {limit} characters (this one has {len(value)})"))
+
+
+def _check_map(
+    field: str,
+    items: Mapping[str, str],
+    limits: tuple[int, int, int],
+    errors: list[FieldError],
+) -> None:
+    """At most ``count`` entries, names and values within their lengths."""
+    count, name_chars, value_chars = limits
+    if len(items) > count:
+        errors.append(FieldError(field, f"at most {count} entries (this one has {len(items)})"))
+        return
+    for name, value in items.items():
+        if len(name) > name_chars:
+            errors.append(FieldError(field, f"a name is at most {name_chars} characters"))
+            continue
+        _too_long(f"{field}.{name}", value, value_chars, errors)
+
+
+def _check_limits(spec: ProfileSpec, errors: list[FieldError]) -> None:
+    auth = spec.authentication
+    for name in ("password", "token", "client_secret"):
+        _too_long(f"authentication.{name}", getattr(auth, name), MAX_SECRET_CHARS, errors)
+    for name in ("username", "client_id", "scope"):
+        _too_long(f"authentication.{name}", getattr(auth, name), MAX_TEXT_CHARS, errors)
+    _too_long("authentication.token_url", auth.token_url, MAX_URL_CHARS, errors)
+    _too_long("encryption.key", spec.encryption.key, MAX_SECRET_CHARS, errors)
+    _check_map(
+        "headers",
+        spec.headers,
+        (MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS),
+        errors,
+    )
+    _check_map(
+        "query_params",
+        spec.query_params,
+        (MAX_QUERY_PARAMS, MAX_QUERY_NAME_CHARS, MAX_QUERY_VALUE_CHARS),
+        errors,
+    )
+    _check_map(
+        "form_fields",
+        spec.form_fields or {},
+        (MAX_FORM_FIELDS, MAX_FORM_NAME_CHARS, MAX_FORM_VALUE_CHARS),
+        errors,
+    )
+    variables = spec.required_options.variables
+    if len(variables) > MAX_REQUIRED_VARIABLES:
+        errors.append(
+            FieldError("required_options.variables", f"at most {MAX_REQUIRED_VARIABLES} variables")
+        )
+    if not errors:
+        size = len(spec.model_dump_json())
+        if size > MAX_PROFILE_BYTES:
+            errors.append(
+                FieldError(
+                    "body", f"the profile is {size} bytes as JSON; at most {MAX_PROFILE_BYTES}"
+                )
+            )
+
+
+def _check_https(spec: ProfileSpec, errors: list[FieldError]) -> None:
+    """Production mode: callbacks and token requests go over TLS only."""
+    if urlsplit(spec.url).scheme != "https":
+        errors.append(FieldError("url", "must be an https URL"))
+    auth = spec.authentication
+    if (
+        auth.type == "oauth2_client_credentials"
+        and auth.token_url
+        and urlsplit(auth.token_url).scheme != "https"
+    ):
+        errors.append(FieldError("authentication.token_url", "must be an https URL"))
 
 
 def _check_events(spec: ProfileSpec, errors: list[FieldError]) -> None:
@@ -148,8 +256,10 @@ def _check_authentication(spec: ProfileSpec, errors: list[FieldError]) -> None:
             errors.append(FieldError(f"authentication.{name}", f"required for {auth.type}"))
     for name in ("username", "password", "token", "client_id", "client_secret", "scope"):
         value = getattr(auth, name)
-        if value and ("\r" in value or "\n" in value):
-            errors.append(FieldError(f"authentication.{name}", "must not contain CR or LF"))
+        if value and CONTROL_CHARACTERS.search(value):
+            errors.append(
+                FieldError(f"authentication.{name}", "must not contain CR, LF or other controls")
+            )
     if auth.type == "basic" and auth.username and ":" in auth.username:
         errors.append(FieldError("authentication.username", "must not contain ':'"))
     if auth.type == "oauth2_client_credentials" and auth.token_url:

@@ -26,6 +26,7 @@ SECRET_NAME = "callbacks-secrets"
 SECRET_SETTINGS = {
     "CALLBACKS_DATABASE_URL": "database-url",
     "CALLBACKS_MASTER_KEY": "master-key",
+    "CALLBACKS_MASTER_KEYS": "master-keys",
     "CALLBACKS_ADMIN_TOKEN": "admin-token",
     "CALLBACKS_SMTP_USERNAME": "smtp-username",
     "CALLBACKS_SMTP_PASSWORD": "smtp-password",
@@ -216,9 +217,10 @@ def test_each_service_gets_only_the_secrets_it_needs(built: list[dict[str, Any]]
     assert granted["callbacks-profile-api"] == {
         "CALLBACKS_DATABASE_URL",
         "CALLBACKS_MASTER_KEY",
+        "CALLBACKS_MASTER_KEYS",
         "CALLBACKS_ADMIN_TOKEN",
     }
-    assert granted["callbacks-dispatcher"] == {"CALLBACKS_MASTER_KEY"}
+    assert granted["callbacks-dispatcher"] == {"CALLBACKS_MASTER_KEY", "CALLBACKS_MASTER_KEYS"}
     assert "CALLBACKS_DATABASE_URL" in granted["callbacks-reporter"]
     assert granted["callbacks-migrate"] == {"CALLBACKS_DATABASE_URL"}
 

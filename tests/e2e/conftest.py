@@ -117,6 +117,7 @@ async def web_api(
         master_key=master_key,
         admin_token=ADMIN_TOKEN,
         allow_private_targets=True,
+        allow_plain_http=True,  # the sinks are plain http on loopback
         retry_schedule="200ms",
         delivery_timeout="2s",
         api_host="127.0.0.1",

@@ -7,7 +7,20 @@ import pytest
 from callbacks.catalog import sample_values
 from callbacks.models.profiles import ProfileRecord, ProfileSpec
 from callbacks.request import build_request
-from callbacks.validation import FieldError, validate_profile
+from callbacks.validation import (
+    MAX_FORM_FIELDS,
+    MAX_FORM_VALUE_CHARS,
+    MAX_HEADER_NAME_CHARS,
+    MAX_HEADER_VALUE_CHARS,
+    MAX_HEADERS,
+    MAX_PROFILE_BYTES,
+    MAX_QUERY_PARAMS,
+    MAX_QUERY_VALUE_CHARS,
+    MAX_SECRET_CHARS,
+    FieldError,
+    validate_profile,
+)
+from pydantic import ValidationError
 
 KEY32 = base64.b64encode(b"k" * 32).decode()
 KEY16 = base64.b64encode(b"k" * 16).decode()
@@ -173,3 +186,107 @@ def test_every_error_is_reported_at_once() -> None:
         spec(method="PUT", max_age="x", authentication={"type": "bearer"}, headers={"A": "{{z}}"})
     )
     assert set(fields_of(errors)) >= {"method", "max_age", "authentication.token", "headers.A"}
+
+
+OAUTH = {"type": "oauth2_client_credentials", "token_url": "https://auth.example.in/token",
+         "client_id": "c", "client_secret": "s"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"authentication": {"type": "basic", "username": "u", "password": "p" * 790_000}},
+         "authentication.password"),
+        ({"authentication": {"type": "bearer", "token": "t" * (MAX_SECRET_CHARS + 1)}},
+         "authentication.token"),
+        ({"authentication": {**OAUTH, "client_secret": "s" * (MAX_SECRET_CHARS + 1)}},
+         "authentication.client_secret"),
+        ({"authentication": {**OAUTH, "client_id": "c" * 1025}}, "authentication.client_id"),
+        ({"authentication": {**OAUTH, "token_url": "https://a.in/" + "t" * 2048}},
+         "authentication.token_url"),
+        ({"encryption": {"enabled": True, "key": "A" * (MAX_SECRET_CHARS + 4)}},
+         "encryption.key"),
+        ({"headers": {f"X-H{i}": "v" for i in range(MAX_HEADERS + 1)}}, "headers"),
+        ({"headers": {"X-" + "n" * MAX_HEADER_NAME_CHARS: "v"}}, "headers"),
+        ({"headers": {"X-Long": "v" * (MAX_HEADER_VALUE_CHARS + 1)}}, "headers.X-Long"),
+        ({"headers": {"X-Api-Key": "k" * (MAX_HEADER_VALUE_CHARS + 1)}}, "headers.X-Api-Key"),
+        ({"query_params": {f"q{i}": "v" for i in range(MAX_QUERY_PARAMS + 1)}}, "query_params"),
+        ({"query_params": {"q": "v" * (MAX_QUERY_VALUE_CHARS + 1)}}, "query_params.q"),
+        ({"body_type": "form", "body": None,
+          "form_fields": {f"f{i}": "v" for i in range(MAX_FORM_FIELDS + 1)}}, "form_fields"),
+        ({"body_type": "form", "body": None,
+          "form_fields": {"f": "v" * (MAX_FORM_VALUE_CHARS + 1)}}, "form_fields.f"),
+        ({"required_options": {"enabled": True, "variables": ["status"] * 101}},
+         "required_options.variables"),
+    ],
+)  # fmt: skip
+def test_sizes_beyond_their_limits_name_the_field(overrides: dict[str, Any], field: str) -> None:
+    errors = validate_profile(spec(**overrides))
+    assert field in fields_of(errors), errors
+    assert any("at most" in e.message for e in errors if e.field == field), errors
+
+
+def test_the_largest_profile_that_saves_fits_one_topic_message_sealed() -> None:
+    """Credential headers and query values at their maximum (sealing grows the headers
+    by a third) and a body filling the rest of the whole-profile cap: sealed, it fits
+    the broker's default 1 MiB message."""
+    import os
+
+    from callbacks.models.profiles import seal_secrets
+    from callbacks.secretbox import SecretBox
+
+    fields: dict[str, Any] = {
+        "title": "t" * 200,
+        "headers": {f"X-Key-{i:02}": "k" * MAX_HEADER_VALUE_CHARS for i in range(MAX_HEADERS)},
+        "query_params": {f"q{i:02}": "q" * MAX_QUERY_VALUE_CHARS for i in range(MAX_QUERY_PARAMS)},
+        "authentication": {"type": "basic", "username": "u", "password": "p" * MAX_SECRET_CHARS},
+        "body": "{}",
+    }
+    room = MAX_PROFILE_BYTES - len(spec(**fields).model_dump_json()) - 16
+    fields["body"] = json.dumps({"a": "x" * room})
+    big = spec(**fields)
+    assert MAX_PROFILE_BYTES - 32 < len(big.model_dump_json()) <= MAX_PROFILE_BYTES
+    assert validate_profile(big) == []
+    record = ProfileRecord.model_validate(
+        {**big.model_dump(), "id": "p", "account_id": "a", "created_at": NOW, "updated_at": NOW}
+    )
+    sealed = seal_secrets(record, SecretBox(os.urandom(32)).seal)
+    assert len(sealed.model_dump_json()) < 1024 * 1024
+
+
+def test_a_profile_over_the_whole_size_cap_is_refused() -> None:
+    errors = validate_profile(
+        spec(
+            headers={f"X-H{i:02}": '"' * MAX_HEADER_VALUE_CHARS for i in range(MAX_HEADERS)},
+            body=json.dumps({"a": '"' * (120 * 1024)}),
+        )
+    )
+    assert fields_of(errors) == ["body"]
+    assert f"at most {MAX_PROFILE_BYTES}" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"url": "http://example.com/hooks"}, "url"),
+        ({"authentication": {**OAUTH, "token_url": "http://auth.example.in/token"}},
+         "authentication.token_url"),
+    ],
+)  # fmt: skip
+def test_production_mode_wants_https(overrides: dict[str, Any], field: str) -> None:
+    errors = validate_profile(spec(**overrides))
+    assert fields_of(errors) == [field]
+    assert "https" in errors[0].message
+    assert validate_profile(spec(**overrides), allow_plain_http=True) == []
+
+
+@pytest.mark.parametrize("title", ["a\r\nBcc: x@example.com", "tab\there", "bell\x07", "c1\x85"])
+def test_titles_with_control_characters_are_refused(title: str) -> None:
+    with pytest.raises(ValidationError, match="control characters"):
+        spec(title=title)
+
+
+@pytest.mark.parametrize("name", ["username", "client_id", "scope"])
+def test_control_characters_in_auth_text_are_refused(name: str) -> None:
+    errors = validate_profile(spec(authentication={**OAUTH, name: "a\x01b"}))
+    assert f"authentication.{name}" in fields_of(errors)

@@ -6,7 +6,8 @@ group-less consumer over every partition (each replica needs every profile); the
 record of a key wins and a tombstone deletes, because the local broker keeps every
 record (no compaction). Ready once the end offsets seen at start are reached; after
 that it keeps following, so a saved change governs deliveries within about a second.
-Secrets are opened once, on load.
+Secrets (credential-like header values among them) are opened once, on load, each
+under the context it was sealed for (``callbacks.models.profiles.open_secrets``).
 
 An event may arrive before its brand-new profile has (the API promises a change governs
 deliveries within a second): ``wait_for`` holds such an event until the profile is
@@ -34,7 +35,7 @@ from dispatcher.metrics import DispatcherMetrics
 
 log = get_logger(__name__)
 
-Opener = Callable[[str], str]
+Opener = Callable[[str, str], str]  # SecretBox.open(token, context)
 
 # Deleted profile ids remembered, oldest forgotten first (a few MB at most).
 DELETED_REMEMBERED = 100_000

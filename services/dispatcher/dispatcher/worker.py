@@ -121,7 +121,7 @@ class Dispatcher:
             await producer.start()
             stack.push_async_callback(producer.stop)
             self._producer = producer
-            box = SecretBox(settings.master_key_bytes())
+            box = SecretBox(settings.master_keys_bytes())
             cache = ProfileCache(settings, box.open, self.metrics)
             self.cache = cache
             stack.push_async_callback(cache.stop)

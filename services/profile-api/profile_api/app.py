@@ -17,7 +17,7 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from callbacks.db import create_pool
-from callbacks.health import add_ops_routes
+from callbacks.health import add_ops_routes, start_ops_server
 from callbacks.kafka import make_producer
 from callbacks.logging import get_logger
 from callbacks.metrics import HttpMetrics
@@ -30,6 +30,7 @@ from profile_api.keys import POOL, PRODUCER, PROFILE_STORE, REGISTRY, SECRET_BOX
 from profile_api.openapi import build_document
 from profile_api.outbox import OutboxMetrics, OutboxRelay
 from profile_api.problems import error_middleware
+from profile_api.rate_limits import install as install_rate_limits
 from profile_api.request_id import request_id_middleware
 from profile_api.routes import MODULES
 from profile_api.store import ProfileStore
@@ -65,7 +66,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app[SETTINGS] = settings
     app[REGISTRY] = registry
-    box = SecretBox(settings.master_key_bytes())
+    install_rate_limits(app)
+    box = SecretBox(settings.master_keys_bytes())
     app[SECRET_BOX] = box
     outbox_metrics = OutboxMetrics(registry)
 
@@ -106,7 +108,16 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         return web.json_response(document)
 
     app.router.add_get("/openapi.json", openapi)
-    add_ops_routes(app, registry, ready)
+    metrics_port = settings.api_metrics_port
+    add_ops_routes(app, registry, ready, metrics=metrics_port is None)
+    if metrics_port is not None:
+
+        async def ops_server(_app: web.Application) -> AsyncIterator[None]:
+            runner = await start_ops_server(registry, ready, settings.api_host, metrics_port)
+            yield
+            await runner.cleanup()
+
+        app.cleanup_ctx.append(ops_server)
     return app
 
 

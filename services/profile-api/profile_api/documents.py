@@ -5,7 +5,9 @@ read in one place:
 
 - read-only fields a client echoes back from a GET (``id``, ``created_at`` ...) are
   ignored, so GET → edit → PUT works;
-- a secret sent as ``****`` (the mask every response shows) keeps the stored secret;
+- a secret sent as ``****`` (the mask every response shows) keeps the stored secret,
+  unless the change sends the secrets somewhere else (``url``'s origin or the
+  ``token_url`` changes): then every secret must be sent again;
 - PATCH merges ``encryption``, ``authentication`` and ``required_options`` key by key
   and replaces every other field (``headers`` and ``query_params`` as a whole);
 - the channel of a saved profile cannot change.
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from callbacks.models.profiles import (
     MASK,
     ProfileRecord,
     ProfileSpec,
     SigningSecret,
+    is_credential_header,
     masked,
 )
 from callbacks.validation import validate_profile
@@ -67,40 +71,91 @@ def merge_patch(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _origin(url: Any) -> tuple[str, str, int | None] | Any:
+    """scheme, host and port (defaults filled in) of ``url``; ``url`` itself when it is
+    not a URL with a readable origin (then only an identical value counts as the same)."""
+    if not isinstance(url, str):
+        return url
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port or default
+
+
+def _destination_change(body: dict[str, Any], stored: ProfileRecord) -> str | None:
+    """Why the secrets would go to a new place, or None when they stay where they were."""
+    if _origin(body.get("url")) != _origin(stored.url):
+        return "the url's origin (scheme, host, port) changed"
+    auth = body.get("authentication")
+    token_url = auth.get("token_url") if isinstance(auth, dict) else None
+    if token_url and token_url != stored.authentication.token_url:
+        return "the token_url changed"
+    return None
+
+
 def keep_masked_secrets(body: dict[str, Any], stored: ProfileRecord | None) -> dict[str, Any]:
     """Replace every secret sent as ``****`` by the stored one (in clear).
 
     A mask with nothing stored behind it is an error: saving the literal ``****`` as a
-    password would silently break deliveries.
+    password would silently break deliveries. So is a mask in a change that points the
+    profile at another origin or token URL: the stored secrets were given for the old
+    destination, and whoever can edit the profile cannot read them, so they must not be
+    sent to a host of that editor's choosing.
     """
     out = dict(body)
     errors: list[FieldProblem] = []
+    moved = None if stored is None else _destination_change(body, stored)
+
+    def kept(field: str, previous: str | None) -> bool:
+        if previous is None:
+            message = f"{MASK} keeps a stored secret, but none is stored; send the secret"
+        elif moved is not None:
+            message = f"{moved}: send this secret again instead of {MASK} (or null to drop it)"
+        else:
+            return True
+        errors.append(FieldProblem(field=field, message=message))
+        return False
+
     for section, name in SECRET_PATHS:
         part = out.get(section)
         if not isinstance(part, dict) or part.get(name) != MASK:
             continue
         previous = getattr(getattr(stored, section), name) if stored is not None else None
-        if previous is None:
-            errors.append(
-                FieldProblem(
-                    field=f"{section}.{name}",
-                    message=f"{MASK} keeps a stored secret, but none is stored; send the secret",
-                )
-            )
-            continue
-        out[section] = {**part, name: previous}
+        if kept(f"{section}.{name}", previous):
+            out[section] = {**part, name: previous}
+    headers = out.get("headers")
+    if isinstance(headers, dict):
+        stored_headers = {} if stored is None else stored.headers
+        replaced = dict(headers)
+        for name, value in headers.items():
+            if value != MASK or not is_credential_header(str(name)):
+                continue
+            previous = stored_headers.get(name)
+            if kept(f"headers.{name}", previous):
+                replaced[name] = previous
+        out["headers"] = replaced
     if errors:
         raise validation_problem(errors)
     return out
 
 
-def parse_spec(body: dict[str, Any]) -> ProfileSpec:
-    """Type rules (pydantic) first, then the cross-field and template rules; 422 on any."""
+def parse_spec(body: dict[str, Any], *, allow_plain_http: bool) -> ProfileSpec:
+    """Type rules (pydantic) first, then the cross-field and template rules; 422 on any.
+
+    ``allow_plain_http`` is ``Settings.allow_plain_http``: off, ``url`` and
+    ``token_url`` must be https (production mode)."""
     try:
         spec = ProfileSpec.model_validate(body)
     except ValidationError as exc:
         raise validation_problem(pydantic_errors(exc)) from exc
-    problems = [FieldProblem(field=e.field, message=e.message) for e in validate_profile(spec)]
+    problems = [
+        FieldProblem(field=e.field, message=e.message)
+        for e in validate_profile(spec, allow_plain_http=allow_plain_http)
+    ]
     if problems:
         raise validation_problem(problems)
     return spec

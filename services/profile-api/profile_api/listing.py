@@ -36,6 +36,8 @@ def encode_cursor(record: ProfileRecord) -> str:
 def _decode_cursor(value: str) -> tuple[datetime, uuid.UUID]:
     padded = value + "=" * (-len(value) % 4)
     created, profile_id = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    if not isinstance(created, str) or not isinstance(profile_id, str):
+        raise TypeError("cursor fields are not strings")
     when = datetime.fromisoformat(created)
     if when.tzinfo is None:
         raise ValueError("cursor time without zone")

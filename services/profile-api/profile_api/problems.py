@@ -23,6 +23,9 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "urn:callbacks:problem:"
 VALIDATION = "validation-error"
 MALFORMED = "malformed-request"
+# No request body of this API nests deeper than a handful of levels; a deeper one is
+# refused before anything walks it (a recursive walk would hit Python's stack limit).
+MAX_JSON_DEPTH = 32
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -105,12 +108,17 @@ def pydantic_errors(exc: ValidationError, prefix: str = "") -> list[FieldProblem
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object; 400 when it is not JSON, 422 when not an object."""
+    """The request body as a JSON object; 400 when it is not JSON or nests deeper than
+    ``MAX_JSON_DEPTH``, 422 when not an object."""
     raw = await request.read()
     try:
         value = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:
         raise Problem(400, f"request body is not valid JSON: {exc}", kind=MALFORMED) from exc
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise Problem(
+            400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", kind=MALFORMED
+        )
     if not isinstance(value, dict):
         raise validation_problem(
             [FieldProblem(field="body", message="the request body must be a JSON object")]
@@ -121,6 +129,24 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
             [FieldProblem(field=path, message="NUL characters are not allowed") for path in nul]
         )
     return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than ``limit``; iterative, so any depth
+    orjson accepted is walked without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _nul_paths(value: Any, path: str) -> Iterable[str]:

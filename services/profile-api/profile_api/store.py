@@ -21,7 +21,14 @@ from callbacks.models.profiles import ProfileRecord, open_secrets, seal_secrets
 from callbacks.profile_state import OUTBOX_CHANNEL
 from callbacks.secretbox import SecretBox
 
-__all__ = ["OUTBOX_CHANNEL", "Change", "ListQuery", "ProfileStore", "escape_like"]
+__all__ = [
+    "OUTBOX_CHANNEL",
+    "Change",
+    "ListQuery",
+    "ProfileQuotaExceeded",
+    "ProfileStore",
+    "escape_like",
+]
 
 Change = Callable[[ProfileRecord], ProfileRecord]
 
@@ -38,6 +45,14 @@ class ListQuery:
     created_before: datetime | None = None  # exclusive (an inclusive "to" made exclusive)
     created_to: datetime | None = None  # inclusive
     after: tuple[datetime, uuid.UUID] | None = None  # cursor: the last item of the page before
+
+
+class ProfileQuotaExceeded(Exception):
+    """The account holds its maximum number of profiles already."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} profiles per account")
+        self.limit = limit
 
 
 def escape_like(text: str) -> str:
@@ -69,16 +84,27 @@ class ProfileStore:
         )
         await conn.execute("SELECT pg_notify($1, $2)", OUTBOX_CHANNEL, self._topic)
 
-    async def create(self, record: ProfileRecord) -> None:
+    async def create(self, record: ProfileRecord, *, max_profiles: int | None = None) -> None:
+        """Insert ``record``; ``ProfileQuotaExceeded`` if the account has ``max_profiles``.
+
+        The account row is locked first, so concurrent creates count one after another."""
         document = self._sealed_document(record)
+        account = uuid.UUID(record.account_id)
         async with self._pool.acquire() as conn, conn.transaction():
+            if max_profiles is not None:
+                await conn.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", account)
+                count = await conn.fetchval(
+                    "SELECT count(*) FROM callback_profiles WHERE account_id = $1", account
+                )
+                if count >= max_profiles:
+                    raise ProfileQuotaExceeded(max_profiles)
             await conn.execute(
                 """INSERT INTO callback_profiles
                        (id, account_id, title, channel, method, enabled, document,
                         created_at, updated_at)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
                 uuid.UUID(record.id),
-                uuid.UUID(record.account_id),
+                account,
                 record.title,
                 record.channel,
                 record.method,

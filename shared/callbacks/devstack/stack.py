@@ -111,6 +111,7 @@ class LocalStack:
                 "CALLBACKS_ADMIN_TOKEN": self.config.admin_token,
                 "CALLBACKS_MASTER_KEY": self.config.master_key,
                 "CALLBACKS_ALLOW_PRIVATE_TARGETS": "true",
+                "CALLBACKS_ALLOW_PLAIN_HTTP": "true",
                 **self._durability(),
             }
         )

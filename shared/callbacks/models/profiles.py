@@ -12,6 +12,7 @@ or need the catalog and the template renderer live in ``callbacks.validation``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
@@ -30,6 +31,22 @@ RetryOn = Literal["all_failures", "transient_only"]
 DisabledReason = Literal["endpoint_gone", "failing"]
 
 MASK = "****"
+# A header whose name says it carries a credential (``X-Api-Key``, ``X-Auth-Token``,
+# ``X-Webhook-Secret``, ``Authorization``): its value is a secret like a password.
+CREDENTIAL_HEADER = re.compile(r"key|token|secret|auth|password", re.IGNORECASE)
+# C0 controls, DEL and C1 controls: never in text that may reach an email or HTTP header.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def is_credential_header(name: str) -> bool:
+    return CREDENTIAL_HEADER.search(name) is not None
+
+
+def refuse_control_characters(value: str) -> str:
+    """``value`` unchanged; ValueError if it holds a control character (a pydantic check)."""
+    if CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters (CR, LF, TAB, ...)")
+    return value
 
 
 class _Strict(BaseModel):
@@ -84,7 +101,7 @@ class ProfileSpec(_Strict):
     def _title_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("title must not be blank")
-        return value
+        return refuse_control_characters(value)
 
     @field_validator("url")
     @classmethod
@@ -124,36 +141,69 @@ class ProfileRecord(ProfileSpec):
         ]
 
 
-def _map_secrets(record: ProfileRecord, fn: Callable[[str], str]) -> ProfileRecord:
+# ``fn(value, context)``: the context names the owner and field of a secret
+# ("<account>/<profile>/authentication.password"); ``SecretBox`` binds the sealed value
+# to it, so a sealed value cannot be moved to another profile or field.
+SecretFn = Callable[[str, str], str]
+
+
+def _map_secrets(record: ProfileRecord, fn: SecretFn) -> ProfileRecord:
+    owner = f"{record.account_id}/{record.id}"
     enc = record.encryption
     auth = record.authentication
+
+    def apply(field: str, value: str) -> str:
+        return fn(value, f"{owner}/{field}")
+
     return record.model_copy(
         update={
-            "encryption": enc.model_copy(update={"key": fn(enc.key) if enc.key else enc.key}),
+            "encryption": enc.model_copy(
+                update={"key": apply("encryption.key", enc.key) if enc.key else enc.key}
+            ),
             "authentication": auth.model_copy(
                 update={
-                    name: fn(value) if value else value
+                    name: apply(f"authentication.{name}", value) if value else value
                     for name in ("password", "token", "client_secret")
                     if (value := getattr(auth, name)) is not None
                 }
             ),
+            "headers": {
+                name: apply(f"headers.{name.lower()}", value)
+                if value and is_credential_header(name)
+                else value
+                for name, value in record.headers.items()
+            },
             "signing_secrets": [
-                s.model_copy(update={"secret": fn(s.secret)}) for s in record.signing_secrets
+                s.model_copy(update={"secret": apply(f"signing_secrets.{i}", s.secret)})
+                for i, s in enumerate(record.signing_secrets)
             ],
         }
     )
 
 
-def seal_secrets(record: ProfileRecord, seal: Callable[[str], str]) -> ProfileRecord:
-    """Every secret field passed through ``seal`` (``SecretBox.seal``)."""
+def seal_secrets(record: ProfileRecord, seal: SecretFn) -> ProfileRecord:
+    """Every secret field passed through ``seal`` (``SecretBox.seal``), bound to its field."""
     return _map_secrets(record, seal)
 
 
-def open_secrets(record: ProfileRecord, open_: Callable[[str], str]) -> ProfileRecord:
+def open_secrets(record: ProfileRecord, open_: SecretFn) -> ProfileRecord:
     """Every secret field passed through ``open_`` (``SecretBox.open``)."""
     return _map_secrets(record, open_)
 
 
+def secret_values(record: ProfileRecord) -> list[str]:
+    """Every secret value of ``record`` as it stands (sealed or not), e.g. to see which
+    key sealed them."""
+    values: list[str] = []
+
+    def collect(value: str, _context: str) -> str:
+        values.append(value)
+        return value
+
+    _map_secrets(record, collect)
+    return values
+
+
 def masked(record: ProfileRecord) -> ProfileRecord:
     """The record as the API shows it: every secret replaced by ``****``."""
-    return _map_secrets(record, lambda _value: MASK)
+    return _map_secrets(record, lambda _value, _context: MASK)

@@ -96,6 +96,7 @@ async def api_settings(migrated_database: str, kafka: KafkaTarget, master_key: s
         admin_token="test-admin-token",
         # Test calls from generated profiles must not reach loopback services.
         allow_private_targets=False,
+        allow_plain_http=True,
         delivery_timeout="2s",
         api_host="127.0.0.1",
         log_format="console",

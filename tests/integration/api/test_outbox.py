@@ -130,10 +130,13 @@ async def test_every_change_is_published_in_order_with_sealed_secrets(
         record.encryption.key,
         record.authentication.password,
         record.signing_secrets[0].secret,
+        record.headers["X-Api-Key"],  # a credential-like header travels sealed too
     ]
-    assert all(s is not None and s.startswith("sealed:v1:") for s in sealed)
+    assert all(s is not None and s.startswith("sealed:v2:") for s in sealed)
+    assert record.headers["Content-Type"] == "application/json"
     opened = open_secrets(record, SecretBox(base64.b64decode(master_key)).open)
     assert opened.authentication.password == "p"
+    assert opened.headers["X-Api-Key"] == "abc"
     assert opened.signing_secrets[0].secret == b["signing_secret"]
 
     await eventually(

@@ -63,7 +63,7 @@ async def test_create_returns_masked_profile_and_signing_secret_once(
     for text in (stored, outbox):
         for secret in (*SECRETS.values(), created["signing_secret"]):
             assert f'"{secret}"' not in text
-        assert "sealed:v1:" in text
+        assert "sealed:v2:" in text
 
 
 async def stored_record(database_url: str, master_key: str, profile_id: str) -> ProfileRecord:

@@ -1,4 +1,8 @@
-"""Admin API (contract §2): create accounts and issue API keys.
+"""Admin API (contract §2): create accounts, issue, list and revoke API keys.
+
+``GET /v1/accounts/{id}/api-keys`` lists an account's keys (id, prefix, creation and
+revocation times; never the key or its hash) and
+``DELETE /v1/accounts/{id}/api-keys/{key_id}`` revokes one: from then on it is a 401.
 
 Guarded by the admin bearer token, not by an API key; absent entirely (404) when no
 admin token is configured.
@@ -11,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from callbacks.models.profiles import refuse_control_characters
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from profile_api.auth import hash_api_key, new_api_key, require_admin
 from profile_api.keys import POOL
@@ -26,6 +31,12 @@ class AccountCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
 
+    @field_validator("name")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        # The name goes into the Subject of report emails.
+        return refuse_control_characters(value)
+
 
 class AccountCreated(BaseModel):
     id: str
@@ -39,6 +50,24 @@ class ApiKeyCreated(BaseModel):
     api_key: str = Field(description="Shown once; only its hash is stored")
     prefix: str
     created_at: datetime
+
+
+class ApiKeyInfo(BaseModel):
+    id: str
+    prefix: str = Field(description="The first characters of the key, to tell keys apart")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyInfo]
+
+
+def _uuid_or_404(request: web.Request, name: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise Problem(404, f"no {what} with this id") from None
 
 
 async def _issue_key(conn: Any, account: uuid.UUID) -> tuple[uuid.UUID, str, datetime]:
@@ -71,10 +100,7 @@ async def create_account(request: web.Request) -> web.Response:
 
 async def create_api_key(request: web.Request) -> web.Response:
     require_admin(request)
-    try:
-        account = uuid.UUID(request.match_info["id"])
-    except ValueError:
-        raise Problem(404, "no account with this id") from None
+    account = _uuid_or_404(request, "id", "account")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         exists = await conn.fetchval("SELECT 1 FROM accounts WHERE id = $1 FOR SHARE", account)
         if exists is None:
@@ -90,12 +116,51 @@ async def create_api_key(request: web.Request) -> web.Response:
     return web.json_response(issued.model_dump(mode="json"), status=201)
 
 
+async def list_api_keys(request: web.Request) -> web.Response:
+    require_admin(request)
+    account = _uuid_or_404(request, "id", "account")
+    async with request.app[POOL].acquire() as conn:
+        if await conn.fetchval("SELECT 1 FROM accounts WHERE id = $1", account) is None:
+            raise Problem(404, "no account with this id")
+        rows = await conn.fetch(
+            """SELECT id, prefix, created_at, revoked_at FROM api_keys
+               WHERE account_id = $1 ORDER BY created_at, id""",
+            account,
+        )
+    listed = ApiKeyList(items=[ApiKeyInfo(**{**dict(row), "id": str(row["id"])}) for row in rows])
+    return web.json_response(listed.model_dump(mode="json"))
+
+
+async def revoke_api_key(request: web.Request) -> web.Response:
+    """Revoke one key; revoking a revoked key again changes nothing (still 204)."""
+    require_admin(request)
+    account = _uuid_or_404(request, "id", "account")
+    key_id = _uuid_or_404(request, "key_id", "API key")
+    found = await request.app[POOL].fetchval(
+        """UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+           WHERE id = $1 AND account_id = $2 RETURNING id""",
+        key_id,
+        account,
+    )
+    if found is None:
+        raise Problem(404, "no API key with this id")
+    return web.Response(status=204)
+
+
 def register(app: web.Application) -> None:
     app.router.add_post("/v1/accounts", create_account)
     app.router.add_post("/v1/accounts/{id}/api-keys", create_api_key)
+    app.router.add_get("/v1/accounts/{id}/api-keys", list_api_keys)
+    app.router.add_delete("/v1/accounts/{id}/api-keys/{key_id}", revoke_api_key)
 
 
-OPENAPI_MODELS: tuple[type[BaseModel], ...] = (AccountCreate, AccountCreated, ApiKeyCreated)
+OPENAPI_MODELS: tuple[type[BaseModel], ...] = (
+    AccountCreate,
+    AccountCreated,
+    ApiKeyCreated,
+    ApiKeyInfo,
+    ApiKeyList,
+)
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/accounts": {
         "post": {
@@ -117,6 +182,23 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "201": json_body(ref(ApiKeyCreated), "Issued"),
                 **problems(404),
             },
+        },
+        "get": {
+            "summary": "List an account's API keys: ids and times, never the keys (admin)",
+            "security": ADMIN_SECURITY,
+            "parameters": [path_id(description="Account id")],
+            "responses": {"200": json_body(ref(ApiKeyList), "The keys"), **problems(404)},
+        },
+    },
+    "/v1/accounts/{id}/api-keys/{key_id}": {
+        "delete": {
+            "summary": "Revoke an API key; it is refused (401) from then on (admin)",
+            "security": ADMIN_SECURITY,
+            "parameters": [
+                path_id(description="Account id"),
+                path_id("key_id", description="API key id"),
+            ],
+            "responses": {"204": {"description": "Revoked"}, **problems(404)},
         }
     },
 }

@@ -7,16 +7,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from callbacks.models.profiles import DisabledReason, ProfileRecord, ProfileSpec
+from callbacks.models.profiles import DisabledReason, ProfileRecord, ProfileSpec, masked
 from callbacks.signing import generate_secret
 from pydantic import BaseModel, Field
 
 from profile_api import documents
 from profile_api.auth import account_id
-from profile_api.keys import PROFILE_STORE
+from profile_api.keys import PROFILE_STORE, SETTINGS
 from profile_api.listing import encode_cursor, parse_list_query
 from profile_api.openapi import json_body, path_id, problems, ref
-from profile_api.problems import Problem, read_json_object
+from profile_api.problems import FieldProblem, Problem, read_json_object, validation_problem
+from profile_api.store import ProfileQuotaExceeded
 
 NOT_FOUND = "no callback profile with this id"
 
@@ -59,15 +60,31 @@ def _found(record: ProfileRecord | None) -> ProfileRecord:
     return record
 
 
+def _plain_http(request: web.Request) -> bool:
+    return request.app[SETTINGS].allow_plain_http
+
+
 async def create_profile(request: web.Request) -> web.Response:
     account = account_id(request)
     body = documents.keep_masked_secrets(documents.writable(await read_json_object(request)), None)
-    spec = documents.parse_spec(body)
+    spec = documents.parse_spec(body, allow_plain_http=_plain_http(request))
     secret = generate_secret()
     record = documents.new_record(
         spec, profile_id=str(uuid.uuid4()), account=account, now=_now(), signing_secret=secret
     )
-    await request.app[PROFILE_STORE].create(record)
+    limit = request.app[SETTINGS].max_profiles_per_account
+    try:
+        await request.app[PROFILE_STORE].create(record, max_profiles=limit)
+    except ProfileQuotaExceeded as exc:
+        raise validation_problem(
+            [
+                FieldProblem(
+                    field="profile",
+                    message=f"this account has {exc.limit} profiles, the most it may hold; "
+                    "delete one first",
+                )
+            ]
+        ) from exc
     return web.json_response(documents.response_body(record, secret), status=201)
 
 
@@ -81,7 +98,9 @@ async def replace_profile(request: web.Request) -> web.Response:
     body = documents.writable(await read_json_object(request))
 
     def change(stored: ProfileRecord) -> ProfileRecord:
-        spec = documents.parse_spec(documents.keep_masked_secrets(body, stored))
+        spec = documents.parse_spec(
+            documents.keep_masked_secrets(body, stored), allow_plain_http=_plain_http(request)
+        )
         return documents.updated_record(stored, spec, _now())
 
     record = await request.app[PROFILE_STORE].update(account, profile_id, change)
@@ -93,8 +112,12 @@ async def patch_profile(request: web.Request) -> web.Response:
     patch = documents.writable(await read_json_object(request))
 
     def change(stored: ProfileRecord) -> ProfileRecord:
-        merged = documents.merge_patch(documents.spec_fields(stored), patch)
-        spec = documents.parse_spec(documents.keep_masked_secrets(merged, stored))
+        # Merged over the masked record, so a secret the patch does not send is a mask
+        # like one sent as ****: kept, unless the patch moves the profile elsewhere.
+        merged = documents.merge_patch(documents.spec_fields(masked(stored)), patch)
+        spec = documents.parse_spec(
+            documents.keep_masked_secrets(merged, stored), allow_plain_http=_plain_http(request)
+        )
         return documents.updated_record(stored, spec, _now())
 
     record = await request.app[PROFILE_STORE].update(account, profile_id, change)

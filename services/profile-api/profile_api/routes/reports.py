@@ -28,6 +28,7 @@ from profile_api.problems import (
     read_json_object,
     validation_problem,
 )
+from profile_api.rate_limits import limit_send_now
 
 # The reporter LISTENs on this channel (reporter.schedule.REPORT_REQUESTS_CHANNEL); the
 # services do not import each other, so the name is written in both places.
@@ -127,6 +128,7 @@ async def put_settings(request: web.Request) -> web.Response:
 
 async def send_now(request: web.Request) -> web.Response:
     account = uuid.UUID(account_id(request))
+    limit_send_now(request, str(account))
     async with request.app[POOL].acquire() as conn, conn.transaction():
         recipients = await conn.fetchval(
             "SELECT recipients FROM report_settings WHERE account_id = $1", account

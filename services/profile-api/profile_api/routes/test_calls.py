@@ -4,7 +4,9 @@ The request is built by the same pure ``build_request`` the dispatcher uses, fro
 channel's sample values overridden by the caller's variables (attempt 1, ``is_test``
 true), and sent through the same SSRF-guarded ``callbacks.sender``. Secrets never come
 back: the echoed Authorization header and secret-looking header and query values are
-masked.
+masked. Nor do the service's insides: the echoed response body is cut at
+``ECHO_BODY_BYTES`` and a connection error names only the host the user gave, never the
+resolver's errno text or the addresses it found (which could map a private network).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from profile_api.auth import account_id
 from profile_api.keys import PROFILE_STORE, SETTINGS
 from profile_api.openapi import json_body, path_id, problems
 from profile_api.problems import FieldProblem, Problem, read_json_object, validation_problem
+from profile_api.rate_limits import limit_test_calls
 
 SENDER = web.AppKey("test_call_sender", Sender)
 NOT_FOUND = "no callback profile with this id"
@@ -76,6 +79,20 @@ def mask_url(url: str) -> str:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit(parts._replace(query=urlencode(pairs)))
+
+
+ECHO_BODY_BYTES = 64 * 1024  # contract §3: the echoed response body is cut at 64 KiB
+_CONNECTION_DETAIL = re.compile(r"connection error: .*", re.DOTALL)
+
+
+def public_error(error: str | None, url: str) -> str | None:
+    """``error`` as the caller may see it: the detail of a connection error (``[Errno
+    -2] Name or service not known``, ``Connect call failed ('10.1.2.3', 443)``) becomes
+    the URL's host, which the caller wrote themselves."""
+    if error is None:
+        return None
+    host = urlsplit(url).hostname or "the host"
+    return _CONNECTION_DETAIL.sub(f"connection error: could not connect to {host}", error)
 
 
 def _text(body: bytes | None) -> str | None:
@@ -124,8 +141,9 @@ async def _run(request: web.Request, profile: ProfileRecord) -> web.Response:
             auth_header=auth_header,
         )
     except (RequestBuildError, TokenError) as exc:
+        error = public_error(exc.reason, profile.authentication.token_url or profile.url)
         return web.json_response(
-            {"request": None, "response": None, "error": exc.reason, "delivered": False}
+            {"request": None, "response": None, "error": error, "delivered": False}
         )
     result: AttemptResult = await sender.send(sent)
     response = None
@@ -133,7 +151,7 @@ async def _run(request: web.Request, profile: ProfileRecord) -> web.Response:
         response = {
             "status": result.status,
             "headers": dict(result.headers),
-            "body": _text(result.body),
+            "body": _text(result.body[:ECHO_BODY_BYTES]),
             "latency_ms": round(result.latency_ms, 3),
         }
     return web.json_response(
@@ -145,13 +163,14 @@ async def _run(request: web.Request, profile: ProfileRecord) -> web.Response:
                 "body": _text(sent.body),
             },
             "response": response,
-            "error": result.error,
+            "error": public_error(result.error, sent.url),
             "delivered": result.ok,
         }
     )
 
 
 async def call_saved_profile(request: web.Request) -> web.Response:
+    limit_test_calls(request, account_id(request))
     try:
         profile_id = uuid.UUID(request.match_info["id"])
     except ValueError:
@@ -163,12 +182,15 @@ async def call_saved_profile(request: web.Request) -> web.Response:
 
 
 async def call_unsaved_profile(request: web.Request) -> web.Response:
+    limit_test_calls(request, account_id(request))
     body = await read_json_object(request)
     spec_body = body.get("profile", body)
     if not isinstance(spec_body, dict):
         raise validation_problem([FieldProblem(field="profile", message="must be an object")])
     fields = {k: v for k, v in spec_body.items() if k not in ("event", "variables")}
-    spec = documents.parse_spec(documents.writable(fields))
+    spec = documents.parse_spec(
+        documents.writable(fields), allow_plain_http=request.app[SETTINGS].allow_plain_http
+    )
     now = datetime.now(UTC)
     profile = documents.new_record(
         spec,
