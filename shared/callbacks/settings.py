@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     max_response_headers: int = Field(default=100, ge=8, le=1000)
     # Consumer-group session timeout: how soon a crashed member's partitions move on.
     consumer_session_timeout: str = "10s"
+    # On losing partitions (a rebalance), how long a member waits for their in-flight
+    # callbacks before it commits and lets go; capped at half the session timeout.
+    revoke_grace: str = "5s"
     # Dispatcher, tenants sharing it (design: endpoint protection, per tenant): the share
     # of max_in_flight one host, and one account, may hold while others have work; how
     # long, and how many at once, events wait for a profile not yet in the cache.
@@ -122,6 +125,7 @@ class Settings(BaseSettings):
         "commit_interval",
         "consumer_session_timeout",
         "unknown_profile_hold",
+        "revoke_grace",
     )
     @classmethod
     def _check_duration(cls, value: str) -> str:
@@ -232,6 +236,11 @@ class Settings(BaseSettings):
     @property
     def consumer_session_timeout_s(self) -> float:
         return parse_duration(self.consumer_session_timeout)
+
+    @property
+    def revoke_grace_s(self) -> float:
+        """The revoke wait, below the session timeout so the member stays in the group."""
+        return min(parse_duration(self.revoke_grace), self.consumer_session_timeout_s / 2)
 
     @property
     def test_call_window_s(self) -> float:

@@ -104,9 +104,9 @@ async def test_revoked_partitions_drop_what_they_held() -> None:
     assert not pacing.waiting
 
 
-async def test_fetched_records_start_a_chunk_per_loop_turn_and_stop_at_a_revoke() -> None:
+async def test_fetched_records_start_a_chunk_per_loop_turn() -> None:
     """The consume loop starts at most START_CHUNK records per loop turn, so answers are
-    read in between; records of a partition revoked meanwhile are left unstarted."""
+    read in between."""
     from callbacks.settings import Settings
     from dispatcher.worker import START_CHUNK, Dispatcher
 
@@ -123,21 +123,41 @@ async def test_fetched_records_start_a_chunk_per_loop_turn_and_stop_at_a_revoke(
             await asyncio.sleep(0)
             turns += 1
 
-    other = TopicPartition("callbacks.sms.send", 1)
-    consumer = Consumer()
     dispatcher._start = start  # type: ignore[method-assign]
+    dispatcher.on_assigned({TP})
     ticker = asyncio.create_task(count_turns())
     await asyncio.sleep(0)
     first = [record(i, NOW_MS) for i in range(START_CHUNK * 2 + 3)]
-    await dispatcher._start_in_chunks(consumer, [(TP, first)])  # type: ignore[arg-type]
+    await dispatcher._start_in_chunks(Consumer(), [(TP, dispatcher._epochs[TP], first)])  # type: ignore[arg-type]
+    ticker.cancel()
     assert [offset for _, offset in started] == list(range(len(first)))
     assert turns >= 2  # three chunks, a loop turn between each
 
-    started.clear()
-    work = [(other, [record(i, NOW_MS) for i in range(START_CHUNK + 5)]), (TP, first)]
-    await dispatcher._start_in_chunks(consumer, work)  # type: ignore[arg-type]
-    ticker.cancel()
-    # ``other`` is not assigned: its first chunk started, the rest waits to be read
-    # again; TP's records all start.
+
+@pytest.mark.parametrize("comes_back", [False, True], ids=["moved", "came-back"])
+async def test_a_batch_starts_only_in_the_assignment_it_was_fetched_in(comes_back: bool) -> None:
+    """A rebalance during the start loop's yield ends the batch for that partition, even
+    when the partition comes straight back: the rest of the batch belongs to the old
+    assignment, and the new one reads it again from the committed offset."""
+    from callbacks.settings import Settings
+    from dispatcher.worker import START_CHUNK, Dispatcher
+
+    dispatcher = Dispatcher(Settings.model_validate({}))
+    started: list[tuple[TopicPartition, int]] = []
+    dispatcher._start = lambda tp, r: started.append((tp, r.offset))  # type: ignore[method-assign]
+    other = TopicPartition("callbacks.sms.send", 1)
+    dispatcher.on_assigned({TP, other})
+    fetched_in = dict(dispatcher._epochs)
+
+    async def rebalance() -> None:  # runs at the start loop's first yield
+        dispatcher._epochs.pop(other)  # what ``on_revoked`` does first
+        if comes_back:
+            dispatcher.on_assigned({other})
+
+    moved = asyncio.create_task(rebalance())
+    batch = [record(i, NOW_MS) for i in range(START_CHUNK * 3)]
+    work = [(other, fetched_in[other], batch), (TP, fetched_in[TP], batch)]
+    await dispatcher._start_in_chunks(Consumer(), work)  # type: ignore[arg-type]
+    await moved
     assert [offset for tp, offset in started if tp == other] == list(range(START_CHUNK))
-    assert len([1 for tp, _ in started if tp == TP]) == len(first)
+    assert [offset for tp, offset in started if tp == TP] == list(range(len(batch)))

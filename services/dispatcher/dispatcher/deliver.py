@@ -36,7 +36,7 @@ from callbacks.sender import AttemptResult, Sender
 from callbacks.settings import Settings
 
 from dispatcher.attempt import HostAttempt
-from dispatcher.batching import TopicBatcher
+from dispatcher.batching import Handoff, TopicBatcher
 from dispatcher.jobs import Job, RetryLanes, park
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache, TokenError
@@ -93,6 +93,7 @@ class Deliverer:
         tokens: TokenCache,
         producer: AIOKafkaProducer,
         metrics: DispatcherMetrics,
+        handoff: Handoff | None = None,
     ) -> None:
         self._settings = settings
         self._topics = settings.topics
@@ -112,7 +113,8 @@ class Deliverer:
         self._partition_counts: dict[str, int] = {}
         self._lanes = RetryLanes()  # where parked callbacks avoid waiting behind retries
         # Every attempt writes an outcome: batched per partition (``dispatcher.batching``).
-        self._outcomes = TopicBatcher(producer, settings.topics.outcomes)
+        self.handoff = handoff or Handoff()
+        self._outcomes = TopicBatcher(producer, settings.topics.outcomes, self.handoff)
         # Retry and parked records too, one batcher per retry topic: beside a throttled
         # host, callbacks are parked at the rate they arrive (measured: 1,100-1,700/s),
         # and appending to a batch costs about a fifth of a ``producer.send``.
@@ -480,7 +482,7 @@ class Deliverer:
         self._lanes.wrote(delay_s, job.source.partition, due_ms or now_ms + int(delay_s * 1000))
         batcher = self._retries.get(topic)
         if batcher is None:
-            batcher = self._retries[topic] = TopicBatcher(self._producer, topic)
+            batcher = self._retries[topic] = TopicBatcher(self._producer, topic, self.handoff)
         return batcher.send(
             partition,
             job.key,

@@ -25,6 +25,8 @@ BREAKERS_OPEN = "callbacks_circuit_breakers_open"
 PROFILE_ERRORS = "callbacks_profile_cache_errors_total"
 INTERNAL_ERRORS = "callbacks_dispatcher_internal_errors_total"
 OFFSET_COMMITS = "callbacks_offset_commits_total"
+HANDOFF_RESENDS = "callbacks_handoff_resends_total"
+REVOKE_DRAINS = "callbacks_revoke_drain_seconds"
 DEFERRED_TOTAL = "callbacks_deliveries_deferred_total"
 PROFILE_HOLDS = "callbacks_profile_holds_total"
 
@@ -95,6 +97,18 @@ class DispatcherMetrics:
             PROFILE_ERRORS,
             "Profile records that could not be loaded, by reason.",
             ["reason"],
+            registry=registry,
+        )
+        self.handoff_resends = Counter(
+            HANDOFF_RESENDS,
+            "Batches of outcome, retry or parked records sent again because the broker did"
+            " not take them (the records are never dropped).",
+            registry=registry,
+        )
+        self.revoke_drain = Histogram(
+            REVOKE_DRAINS,
+            "Time a member waited, on losing partitions, for their in-flight callbacks.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=registry,
         )
         self.internal_errors = Counter(

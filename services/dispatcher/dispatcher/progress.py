@@ -4,6 +4,11 @@ Records finish in any order (a slow endpoint, a retry hand-off), but a committed
 promises that everything before it is done. So each partition keeps its started offsets
 in fetch order and the set of finished ones; the commit point is the first unfinished
 offset (or one past the last finished when none is pending). Pure and synchronous.
+
+Tracking is per assignment: a partition's ``PartitionProgress`` lives from the first
+record started after it was assigned until it is revoked (``forget``). Work started
+before a revoke holds the old handle, so it can never mark offsets done in a later
+assignment of the same partition.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class PartitionProgress:
     finished: set[int] = field(default_factory=set)
     next_commit: int | None = None
     committed: int | None = None
+    first_started: int | None = None  # where this assignment began reading
 
     def advance(self) -> None:
         while self.pending and self.pending[0] in self.finished:
@@ -41,7 +47,7 @@ class OffsetTracker:
     def start(self, tp: TopicPartition, offset: int) -> PartitionProgress:
         part = self._parts.get(tp)
         if part is None:
-            part = self._parts[tp] = PartitionProgress(tp)
+            part = self._parts[tp] = PartitionProgress(tp, first_started=offset)
         part.pending.append(offset)
         self.in_flight += 1
         return part
@@ -55,27 +61,43 @@ class OffsetTracker:
         if part.pending and part.pending[0] == offset:
             part.advance()
 
-    def pending_in(self, tp: TopicPartition) -> int:
-        part = self._parts.get(tp)
-        return 0 if part is None else len(part.pending)
+    def unfinished(self, tps: Iterable[TopicPartition]) -> int:
+        """Records of ``tps`` started and not finished yet."""
+        total = 0
+        for tp in tps:
+            part = self._parts.get(tp)
+            if part is not None:
+                total += len(part.pending) - len(part.finished)
+        return total
 
-    def last_started(self, tp: TopicPartition) -> int | None:
+    def committed_offset(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset as this member knows it: its last commit, else
+        where its assignment began (a new owner reads from the committed offset)."""
         part = self._parts.get(tp)
         if part is None:
             return None
-        if part.pending:
-            return part.pending[-1]
-        return None if part.next_commit is None else part.next_commit - 1
+        return part.committed if part.committed is not None else part.first_started
 
     def lag_by_topic(
-        self, tps: Iterable[TopicPartition], highwater: Callable[[TopicPartition], int | None]
+        self,
+        tps: Iterable[TopicPartition],
+        highwater: Callable[[TopicPartition], int | None],
+        base: Callable[[TopicPartition], int | None],
     ) -> dict[str, int]:
-        """Records behind each topic's partition ends, past the last one started."""
+        """Per topic, records between the committed offsets and the partitions' ends.
+
+        ``base(tp)`` is the committed offset of a partition this member has started
+        nothing of yet (its position, which is where the group committed).
+        """
         lag: dict[str, int] = {}
         for tp in tps:
-            end, last = highwater(tp), self.last_started(tp)
-            if end is not None and last is not None:
-                lag[tp.topic] = lag.get(tp.topic, 0) + max(end - last - 1, 0)
+            end = highwater(tp)
+            committed = self.committed_offset(tp)
+            if committed is None:
+                committed = base(tp)
+            lag.setdefault(tp.topic, 0)
+            if end is not None and committed is not None:
+                lag[tp.topic] += max(end - committed, 0)
         return lag
 
     def commit_points(self, tps: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:

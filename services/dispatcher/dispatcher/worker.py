@@ -2,11 +2,21 @@
 
 One consumer group over every source, retry and redeliver topic, with the range
 assignor so partition *i* of each lands on the same member (co-partitioned by
-message). Each record becomes a task, at most ``START_CHUNK`` started per loop turn;
-offsets are committed only up to the first unfinished record of a partition
-(at-least-once), periodically and on revoke and shutdown. Fetching pauses while too
-many records are in flight (bounded memory); a retry partition is held and paused from
-its first record not yet due (``dispatcher.pacing``), never blocking any other.
+message). The subscription is a pattern: every retry topic that exists is read, in the
+current schedule or not, so a shortened schedule strands nothing. Each record becomes
+a task, at most ``START_CHUNK`` started per loop turn; offsets are committed only up to
+the first unfinished record of a partition (at-least-once), periodically and on revoke
+and shutdown. Fetching pauses while too many records are in flight (bounded memory) or
+while hand-offs to the broker are being sent again; a retry partition is held and
+paused from its first record not yet due (``dispatcher.pacing``), never blocking any
+other.
+
+A fleet, not a process: every assignment of a partition has its own epoch. A batch is
+started only while its partition's epoch is the one it was fetched in, so nothing is
+started for a partition revoked meanwhile, nor counted in its next assignment. On
+revoke the member stops starting that partition's records, waits (``revoke_grace``) for
+its in-flight callbacks to finish or reach a retry topic, commits them and lets go;
+what is still unfinished then stays uncommitted and the new owner replays it.
 
 ``run()`` serves until ``request_stop()``; ``run(until_idle=True)`` returns once every
 assigned partition is at its end and nothing is in flight or held (tests, benchmarks).
@@ -16,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import re
 import time
 from collections.abc import Awaitable
 from contextlib import AsyncExitStack
@@ -26,6 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from callbacks.durations import parse_duration
 from callbacks.health import start_ops_server
 from callbacks.kafka import make_consumer, make_producer
 from callbacks.logging import get_logger
@@ -34,6 +47,7 @@ from callbacks.sender import Sender
 from callbacks.settings import Settings
 from prometheus_client import CollectorRegistry
 
+from dispatcher.batching import Handoff
 from dispatcher.deliver import Deliverer
 from dispatcher.jobs import Job, SourcePosition, job_from_record
 from dispatcher.metrics import DispatcherMetrics
@@ -53,6 +67,19 @@ MAX_POLL_RECORDS = 1000
 # throttled host's slots waited that long to move on (measured: 150 -> 250/s of 400).
 START_CHUNK = 16
 RESUME_BELOW = 0.8  # resume fetching when in-flight drops under this share of the bound
+RETRY_TOPIC_BASE = "callbacks.retry."
+
+
+# A batch to start: its partition, the epoch it was fetched in, its records.
+Work = tuple[TopicPartition, int, list[ConsumerRecord[bytes, bytes]]]
+
+
+def subscription_pattern(prefix: str, sources: tuple[str, ...], redeliver: str) -> str:
+    """The dispatcher's topics as one regex: the sources, the redeliver topic and every
+    retry topic of this prefix, whatever its delay."""
+    names = "|".join(re.escape(t) for t in (*sources, redeliver))
+    retries = re.escape(prefix + RETRY_TOPIC_BASE) + r"[0-9a-z]+"
+    return f"^(?:{names}|{retries})$"
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -63,6 +90,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._dispatcher.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._dispatcher.on_assigned(set(assigned))
         log.info(
             "partitions_assigned", partitions=sorted(f"{t.topic}[{t.partition}]" for t in assigned)
         )
@@ -84,15 +112,22 @@ class Dispatcher:
         self.serve_ops = serve_ops
         topics = settings.topics
         self._prefix = topics.prefix
-        self._retry_delay = {topics.retry_for(d): d for d in settings.retry_delays_s}
+        self._retry_delay: dict[str, float | None] = {}
         self._redeliver_topic = topics.redeliver
         self._subscribed = (*topics.sources, *topics.retries, topics.redeliver)
+        self._pattern = subscription_pattern(topics.prefix, topics.sources, topics.redeliver)
         self._group = f"{topics.prefix}callbacks-dispatcher"
         self._tracker = OffsetTracker()
-        self._tasks: set[asyncio.Future[list[Awaitable[Any]]]] = set()
+        # The epoch of each partition's current assignment (see the module docstring).
+        self._epochs: dict[TopicPartition, int] = {}
+        self._epoch_seq = itertools.count(1)
+        self._handoff = Handoff(self._handoff_resent)
+        self._tasks: dict[asyncio.Future[list[Awaitable[Any]]], PartitionProgress] = {}
         self._pacing = Pacing(lambda: self._stopping)
         self._room = asyncio.Event()
+        self._finished = asyncio.Event()
         self._stopping = False
+        self._lag_topics: set[str] = set()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._deliverer: Deliverer | None = None
@@ -144,6 +179,7 @@ class Dispatcher:
                 tokens=TokenCache(sender),
                 producer=producer,
                 metrics=self.metrics,
+                handoff=self._handoff,
             )
             await cache.wait_ready()
             if self.settle_heap:
@@ -156,11 +192,16 @@ class Dispatcher:
                 session_timeout_ms=int(settings.consumer_session_timeout_s * 1000),
                 heartbeat_interval_ms=int(min(3.0, settings.consumer_session_timeout_s / 4) * 1000),
             )
-            consumer.subscribe(list(self._subscribed), listener=_Rebalance(self))
+            consumer.subscribe(pattern=self._pattern, listener=_Rebalance(self))
             await consumer.start()
             stack.push_async_callback(consumer.stop)
             self._consumer = consumer
-            log.info("dispatcher_started", group=self._group, topics=list(self._subscribed))
+            log.info(
+                "dispatcher_started",
+                group=self._group,
+                topics=list(self._subscribed),
+                pattern=self._pattern,
+            )
             try:
                 await self._loop(consumer, until_idle)
             finally:
@@ -175,7 +216,13 @@ class Dispatcher:
                 broker = True
             except (KafkaError, TimeoutError):
                 broker = False
+        # Hand-offs being sent again: the broker takes no writes, whatever metadata says.
+        broker = broker and not self._handoff.failing
         return {"broker": broker, "profiles": self.cache is not None and self.cache.healthy}
+
+    def _handoff_resent(self, topic: str, error: BaseException) -> None:
+        self.metrics.handoff_resends.inc()
+        self._room.set()  # the loop looks again at whether to fetch
 
     def _breaker_changed(self, host: str, state: str) -> None:
         self.metrics.breaker_transitions.labels(state=state).inc()
@@ -189,7 +236,8 @@ class Dispatcher:
         last_commit = time.monotonic()
         limit = self.settings.max_in_flight
         while not self._stopping:
-            if self._tracker.in_flight >= limit:
+            full = self._tracker.in_flight >= limit or self._handoff.failing
+            if full:
                 self._pacing.pause_all(consumer)
             elif self._pacing.flow_paused and self._tracker.in_flight < limit * RESUME_BELOW:
                 self._pacing.resume_all(consumer)
@@ -199,27 +247,34 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), interval)
             else:
+                fetched_in = dict(self._epochs)
                 batch = await consumer.getmany(
                     timeout_ms=POLL_TIMEOUT_MS, max_records=max(limit - self._tracker.in_flight, 1)
                 )
             now_ms = int(time.time() * 1000)
-            work = []
+            work: list[Work] = []
             for tp, fetched in batch.items():
-                delay = self._retry_delay.get(tp.topic)
+                epoch = fetched_in.get(tp)
+                if epoch is None or self._epochs.get(tp) != epoch:
+                    continue  # fetched for an assignment that has ended: never started
+                delay = self._delay_of(tp.topic)
                 if delay is None:
-                    work.append((tp, fetched))
+                    work.append((tp, epoch, fetched))
                 else:  # a retry partition: what is due now; the rest is held
                     due = self._pacing.due_prefix(consumer, tp, fetched, delay, now_ms)
-                    work.append((tp, due))
+                    work.append((tp, epoch, due))
             if not self._pacing.flow_paused:
                 room = limit - self._tracker.in_flight
-                work.extend(self._pacing.take_due(consumer, now_ms, room))
+                for tp, due in self._pacing.take_due(consumer, now_ms, room):
+                    epoch = self._epochs.get(tp)
+                    if epoch is not None:  # held records of a revoked partition are dropped
+                        work.append((tp, epoch, due))
             await self._start_in_chunks(consumer, work)
             self.metrics.in_flight.set(self._tracker.in_flight)  # per batch, not per record
             if time.monotonic() - last_commit >= interval:
                 last_commit = time.monotonic()
                 await self._commit(consumer)
-                self._update_lag(consumer)
+                await self._update_lag(consumer)
             if (
                 until_idle
                 and not batch
@@ -229,15 +284,25 @@ class Dispatcher:
                 log.info("dispatcher_idle")
                 return
 
-    async def _start_in_chunks(
-        self,
-        consumer: AIOKafkaConsumer,
-        work: list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]],
-    ) -> None:
-        """Start the records, ``START_CHUNK`` per loop turn. One left unstarted (stopping,
-        or its partition revoked meanwhile) is never committed past: it is read again."""
+    def _delay_of(self, topic: str) -> float | None:
+        """A retry topic's delay, read from its name (so a topic the schedule no longer
+        names is still paced by its own delay); None for every other topic."""
+        if topic not in self._retry_delay:
+            delay: float | None = None
+            base = topic.removeprefix(self._prefix)
+            if topic.startswith(self._prefix) and base.startswith(RETRY_TOPIC_BASE):
+                with contextlib.suppress(ValueError):
+                    delay = parse_duration(base.removeprefix(RETRY_TOPIC_BASE))
+            self._retry_delay[topic] = delay
+        return self._retry_delay[topic]
+
+    async def _start_in_chunks(self, consumer: AIOKafkaConsumer, work: list[Work]) -> None:
+        """Start the records, ``START_CHUNK`` per loop turn, each only while its
+        partition is still in the assignment it was fetched in. One left unstarted
+        (stopping, or its partition revoked meanwhile) is never committed past: the
+        stop commits below it, and a revoked partition's next owner reads it again."""
         budget = START_CHUNK
-        for tp, records in work:
+        for tp, epoch, records in work:
             at = 0
             while at < len(records):
                 if budget == 0:
@@ -245,8 +310,8 @@ class Dispatcher:
                     budget = START_CHUNK
                     if self._stopping:
                         return
-                    if tp not in consumer.assignment():
-                        break
+                if self._epochs.get(tp) != epoch:
+                    break
                 chunk = records[at : at + budget]
                 for record in chunk:
                     self._start(tp, record)
@@ -266,7 +331,7 @@ class Dispatcher:
             )
             work = self._deliverer.process(job)
         task = asyncio.ensure_future(work)
-        self._tasks.add(task)
+        self._tasks[task] = part
         task.add_done_callback(partial(self._processed, part, record.offset))
 
     def _processed(
@@ -274,7 +339,7 @@ class Dispatcher:
     ) -> None:
         """The record's work is done; it is finished once the broker acked its records
         (callbacks on the acks, so no task stays alive just to wait for the broker)."""
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         if task.cancelled():
             return  # not done: the offset stays uncommitted and is delivered again
         exc = task.exception()
@@ -309,6 +374,7 @@ class Dispatcher:
 
     def _finish(self, part: PartitionProgress, offset: int) -> None:
         self._tracker.finish(part, offset)
+        self._finished.set()  # a revoke may be waiting for this
         limit = self.settings.max_in_flight * RESUME_BELOW
         if self._pacing.flow_paused and self._tracker.in_flight < limit:
             self._room.set()
@@ -332,7 +398,9 @@ class Dispatcher:
     async def _commit(
         self, consumer: AIOKafkaConsumer, tps: set[TopicPartition] | None = None
     ) -> None:
-        points = self._tracker.commit_points(tps)
+        """Commit what moved, for partitions this member owns now (or is revoking)."""
+        owned = set(self._epochs) if tps is None else tps
+        points = self._tracker.commit_points(owned)
         if not points:
             return
         try:
@@ -346,15 +414,47 @@ class Dispatcher:
         self._tracker.committed(points)
         self.metrics.commits.labels(result="ok").inc()
 
-    def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
-        lag = self._tracker.lag_by_topic(consumer.assignment(), consumer.highwater)
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """``callbacks_consumer_lag``: end offsets minus committed offsets, per topic, of
+        the partitions this member owns; a topic it owns nothing of now reads 0."""
+        owned = set(self._epochs) & consumer.assignment()
+        positions: dict[TopicPartition, int] = {}
+        for tp in owned:
+            if self._tracker.committed_offset(tp) is None:
+                with contextlib.suppress(KafkaError, AssertionError):
+                    positions[tp] = await consumer.position(tp)
+        lag = self._tracker.lag_by_topic(owned, consumer.highwater, positions.get)
+        for topic in self._lag_topics - lag.keys():
+            self.metrics.lag.labels(topic=topic.removeprefix(self._prefix)).set(0)
         for topic, value in lag.items():
             self.metrics.lag.labels(topic=topic.removeprefix(self._prefix)).set(value)
+        self._lag_topics = set(lag) | self._lag_topics
+
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """A new assignment: each partition starts a new epoch."""
+        for tp in assigned:
+            self._epochs[tp] = next(self._epoch_seq)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Stop starting, wait (bounded) for in-flight work, commit it, let go."""
+        for tp in revoked:
+            self._epochs.pop(tp, None)  # nothing more of them is started from here on
+        self._pacing.forget(revoked)  # held records were never started: read again
+        started = time.monotonic()
+        deadline = started + self.settings.revoke_grace_s
+        while self._tracker.unfinished(revoked) and time.monotonic() < deadline:
+            self._finished.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), deadline - time.monotonic())
+        left = self._tracker.unfinished(revoked)
+        self.metrics.revoke_drain.observe(time.monotonic() - started)
         if self._consumer is not None:
             await self._commit(self._consumer, revoked)
-        self._pacing.forget(revoked)
+        if left:
+            log.warning("revoke_left_unfinished", records=left, partitions=len(revoked))
+            for task, part in list(self._tasks.items()):
+                if part.tp in revoked:
+                    task.cancel()  # the next owner delivers it again; no retry record
         self._tracker.forget(revoked)
         self.metrics.in_flight.set(self._tracker.in_flight)
 

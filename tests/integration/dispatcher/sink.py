@@ -77,6 +77,10 @@ class Sink:
             probe, timeout_s=timeout_s, what=f"{count} requests at {path or 'sink'}"
         )
 
+    def release(self) -> None:
+        """Let every hanging request (``Reply(hang=True)``) answer."""
+        self._release.set()
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)

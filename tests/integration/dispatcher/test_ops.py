@@ -11,6 +11,7 @@ import structlog
 from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
 from dispatcher import Dispatcher
+from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from tests.helpers import eventually
@@ -88,3 +89,39 @@ async def test_ops_endpoints_and_canonical_log_lines(topics: Settings, sink: Sin
     ]
     for entry in attempts:
         assert {"event_id", "profile_id", "account_id", "attempt", "delivery_id"} <= entry.keys()
+
+
+async def test_consumer_lag_counts_from_the_committed_offset(topics: Settings, sink: Sink) -> None:
+    """Records started but not finished are still lag: the metric is end offsets minus
+    committed offsets (it used to count from the last record started)."""
+    settings = topics.model_copy(update={"delivery_timeout": "30s"})
+    hung = make_profile(sink.url("/hang"))
+    sink.script("/hang", Reply(hang=True))
+    await publish_profiles(settings, hung)
+    registry = CollectorRegistry()
+    dispatcher = Dispatcher(settings, registry=registry)
+    running = asyncio.create_task(dispatcher.run())
+
+    async def lag() -> float:
+        return sum(
+            s.value
+            for m in registry.collect()
+            if m.name == "callbacks_consumer_lag"
+            for s in m.samples
+            if s.labels.get("topic") == "sms.send"
+        )
+
+    try:
+        await produce_events(settings, [sms_event(hung) for _ in range(5)])
+        await sink.wait_for(5)  # every one started, none finished
+
+        async def lag_is(value: float) -> bool:
+            return await lag() == value
+
+        await eventually(lambda: lag_is(5), what="lag of the unfinished records")
+        sink.release()
+        await eventually(lambda: lag_is(0), what="lag back to 0 once committed")
+    finally:
+        dispatcher.request_stop()
+        sink.release()
+        await running

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from callbacks.kafka import ensure_topics, make_producer
 from callbacks.settings import Settings
+from dispatcher.jobs import Job, SourcePosition
 
 from tests.integration.dispatcher.conftest import (
     ACCOUNT,
@@ -171,3 +174,36 @@ async def test_no_attempt_starts_after_max_age(topics: Settings, sink: Sink) -> 
     assert dead["cb-reason"] == "expired"
     failed = [o for o in await outcomes(topics) if o["status"] == "failed"]
     assert [o["event_id"] for o in failed] == [stale["event_id"]]
+
+
+async def test_a_retry_waiting_in_a_delay_the_schedule_no_longer_names_is_delivered(
+    topics: Settings, sink: Sink
+) -> None:
+    """Every retry topic that exists is read: shortening the schedule strands nothing."""
+    old = topics.model_copy(update={"retry_schedule": "200ms,30s"})
+    await ensure_topics(old)  # the 30s topic exists, as it did under the old schedule
+    profile = make_profile(sink.url("/later"))
+    await publish_profiles(topics, profile)
+    event = sms_event(profile)
+    waiting = Job(
+        json.dumps(event).encode(),
+        event["data"]["message_id"].encode(),
+        SourcePosition(topics.topics.source_for("sms.send"), 0, 0),
+    )
+    producer = make_producer(topics)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            old.topics.retry_for(30.0),
+            waiting.value,
+            key=waiting.key,
+            headers=waiting.retry_headers(3, "del-stranded", profile.id),
+            timestamp_ms=int(time.time() * 1000) - 31_000,  # written 31 s ago: due now
+        )
+    finally:
+        await producer.stop()
+    assert topics.retry_schedule == "200ms,400ms"  # the dispatcher's: no 30s delay
+    await drain(topics)
+    got = sink.at("/later")
+    assert len(got) == 1
+    assert got[0].header("webhook-id") == "del-stranded"
