@@ -2,17 +2,20 @@
 
 Each service runs in its own process, started as in production (``python -m <name>``)
 with ``CALLBACKS_*`` variables; nothing here reaches into a service's insides.
+``supervise`` restarts a service that exits (``callbacks.devstack.supervisor``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import importlib.util
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from callbacks.devstack.broker import Broker
 from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.devstack.postgres import PostgresServer
 from callbacks.devstack.processes import ChildProcess, free_port
+from callbacks.devstack.supervisor import CrashLoop, ServiceExit, Supervisor
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 
@@ -197,12 +201,51 @@ class LocalStack:
         return f"http://127.0.0.1:{port}/readyz"
 
     async def start_services(self, modules: tuple[str, ...] = SERVICES) -> list[str]:
+        started = self.spawn_services(modules)
+        await self.wait_services_ready(started)
+        return started
+
+    def spawn_services(self, modules: tuple[str, ...] = SERVICES) -> list[str]:
+        """Start the service processes that are installed, without waiting for them."""
         started = [m for m in modules if service_available(m)]
         for module in started:
             self.start_service(module)
-        for module in started:
-            await self.wait_ready(self.ready_url(module))
         return started
+
+    async def wait_services_ready(self, modules: list[str]) -> None:
+        for module in modules:
+            await self.wait_ready(self.ready_url(module))
+
+    async def supervise(
+        self,
+        stop: asyncio.Event,
+        report: Callable[[ServiceExit], None],
+        supervisor: Supervisor | None = None,
+        poll_s: float = 0.1,
+    ) -> ServiceExit | None:
+        """Restart services that exit, as ``supervisor`` decides, until ``stop`` is set.
+
+        Every exit is passed to ``report``. Returns the exit that made a crash loop (the
+        stack is then to be stopped), or None once ``stop`` is set.
+        """
+        policy = supervisor or Supervisor()
+        for name in self.services:
+            policy.started(name)
+        while not stop.is_set():
+            for name, process in self.services.items():
+                if policy.waiting(name) or process.alive():
+                    continue
+                code = process.process.returncode if process.process else None
+                event = ServiceExit(name, code, process.log_path, policy.exited(name))
+                report(event)
+                if isinstance(event.decision, CrashLoop):
+                    return event
+            for name in policy.due():
+                self.services[name].start()
+                policy.started(name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+        return None
 
     async def create_account(self, name: str) -> dict[str, str]:
         async with (
