@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from callbacks.catalog import encryption_document
 
 from tests.receivers.vectors import Expected, write_vectors
 
@@ -93,3 +94,11 @@ def test_every_implementation_accepts_the_good_vectors_and_rejects_the_bad(
         elif want.plaintext is not None and base64.b64decode(detail) != want.plaintext:
             wrong.append(f"{name}: decrypted to other bytes")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_catalog_points_at_the_kit() -> None:
+    kit = encryption_document()["receiver_kit"]
+    for name in kit["files"].values():
+        assert (KIT.parent / name).is_file(), name
+    assert (KIT.parent / "docs" / "receivers.md").is_file()
+    assert "docs/receivers.md" in encryption_document()["example_python"]
