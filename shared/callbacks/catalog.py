@@ -77,6 +77,8 @@ CHANNELS: dict[str, ChannelSpec] = {
 }
 
 _PYTHON_DECRYPT = '''\
+# The receiver kit (receivers/, docs/receivers.md) does this and verifies the signatures
+# (v1, v1a) in Python, Node.js, Go and Java; this is the shortest form.
 import base64, json
 from cryptography.hazmat.decrepit.ciphers.modes import CFB
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
@@ -136,6 +138,18 @@ ENCRYPTION_DOC: dict[str, Any] = {
         },
     },
     "example_python": _PYTHON_DECRYPT,
+    "receiver_kit": {
+        "description": (
+            "Verify (v1, v1a, the timestamp tolerance, several signatures) and decrypt "
+            "(every algorithm, both scopes) with standard libraries; see docs/receivers.md."
+        ),
+        "files": {
+            "python": "receivers/python/callback_receiver.py",
+            "node": "receivers/node/callback-receiver.js",
+            "go": "receivers/go/receiver.go",
+            "java": "receivers/java/src/callbacks/receiver/CallbackReceiver.java",
+        },
+    },
 }
 
 

@@ -27,6 +27,7 @@ from callbacks.models.profiles import (
     is_credential_header,
     masked,
 )
+from callbacks.signing import generate_signing_key
 from callbacks.validation import validate_profile
 from pydantic import ValidationError
 
@@ -175,8 +176,25 @@ def new_record(
         account_id=account,
         created_at=now,
         updated_at=now,
-        signing_secrets=[SigningSecret(secret=signing_secret, created_at=now)],
+        signing_secrets=[_generation(signing_secret, now)],
     )
+
+
+def _generation(signing_secret: str, now: datetime) -> SigningSecret:
+    """A new generation of signing keys: the given HMAC secret and a fresh ed25519 key,
+    made for every profile whatever its scheme, so a receiver can install the public key
+    before the scheme changes."""
+    return SigningSecret(secret=signing_secret, secret_key=generate_signing_key(), created_at=now)
+
+
+def _with_signing_key(record: ProfileRecord) -> ProfileRecord:
+    """``record`` whose current generation has an ed25519 key (a profile saved before
+    v1a existed gets one on its next change, its HMAC secret unchanged)."""
+    chain = record.signing_secrets
+    if not chain or chain[0].secret_key is not None:
+        return record
+    current = chain[0].model_copy(update={"secret_key": generate_signing_key()})
+    return record.model_copy(update={"signing_secrets": [current, *chain[1:]]})
 
 
 def updated_record(stored: ProfileRecord, spec: ProfileSpec, now: datetime) -> ProfileRecord:
@@ -198,12 +216,13 @@ def updated_record(stored: ProfileRecord, spec: ProfileSpec, now: datetime) -> P
     if spec.enabled and not stored.enabled:
         system.update(disabled_reason=None, disabled_at=None)
     fields = {name: getattr(spec, name) for name in ProfileSpec.model_fields}
-    return stored.model_copy(update={**fields, **system})
+    return _with_signing_key(stored.model_copy(update={**fields, **system}))
 
 
 def rotated(stored: ProfileRecord, new_secret: str, now: datetime) -> ProfileRecord:
-    """The new secret first; the current one stays valid for 24 h; older ones drop out."""
-    chain = [SigningSecret(secret=new_secret, created_at=now)]
+    """The new generation first (``new_secret`` and a fresh ed25519 key); the current one
+    stays valid for 24 h; older ones drop out."""
+    chain = [_generation(new_secret, now)]
     if stored.signing_secrets:
         current = stored.signing_secrets[0]
         chain.append(current.model_copy(update={"expires_at": now + ROTATION_OVERLAP}))

@@ -29,6 +29,7 @@ Algorithm = Literal[
 AuthType = Literal["none", "basic", "bearer", "oauth2_client_credentials"]
 RetryOn = Literal["all_failures", "transient_only"]
 DisabledReason = Literal["endpoint_gone", "failing"]
+SigningScheme = Literal["v1", "v1a", "both"]
 
 MASK = "****"
 # A header whose name says it carries a credential (``X-Api-Key``, ``X-Auth-Token``,
@@ -71,6 +72,14 @@ class Authentication(_Strict):
     scope: str | None = None
 
 
+class Signing(_Strict):
+    """Which Standard Webhooks signatures a callback carries (contract §3b): ``v1``
+    (HMAC-SHA256 with the ``whsec_`` secret), ``v1a`` (ed25519, verified with the
+    ``whpk_`` public key) or ``both`` in one ``webhook-signature`` header."""
+
+    scheme: SigningScheme = "v1"
+
+
 class RequiredOptions(_Strict):
     enabled: bool = False
     variables: list[str] = Field(default_factory=list)
@@ -95,6 +104,7 @@ class ProfileSpec(_Strict):
     enabled: bool = True
     retry_on: RetryOn = "all_failures"
     max_age: str | None = None  # duration, e.g. "2h"
+    signing: Signing = Field(default_factory=Signing)
 
     @field_validator("title")
     @classmethod
@@ -113,12 +123,19 @@ class ProfileSpec(_Strict):
 
 
 class SigningSecret(BaseModel):
-    """A signing secret. ``signing_secrets[0]`` is the current one; after a rotation the
-    previous one stays, with ``expires_at`` 24 h ahead, so receivers can switch over."""
+    """One generation of signing keys. ``signing_secrets[0]`` is the current one; after a
+    rotation the previous one stays, with ``expires_at`` 24 h ahead, so receivers can
+    switch over. The HMAC secret and the ed25519 key rotate together."""
 
     secret: str  # "whsec_" + base64 of the key bytes (sealed at rest and on the topic)
+    # "whsk_" + base64(seed ‖ public key), sealed like ``secret``; None in a generation
+    # made before v1a existed (the API adds one on the profile's next change).
+    secret_key: str | None = None
     created_at: datetime
     expires_at: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
 
 
 class ProfileRecord(ProfileSpec):
@@ -135,10 +152,15 @@ class ProfileRecord(ProfileSpec):
     disabled_at: datetime | None = None
 
     def active_signing_secrets(self, now: datetime) -> list[str]:
-        """Secrets to sign with now: the current one and, during rotation, the previous."""
-        return [
-            s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now
-        ]
+        """Keys to sign with now, by ``signing.scheme``: the ``whsec_`` secrets (v1), the
+        ``whsk_`` keys (v1a) or both, of the current generation and, during rotation,
+        the previous one."""
+        active = [s for s in self.signing_secrets if s.active(now)]
+        scheme = self.signing.scheme
+        keys = [s.secret for s in active] if scheme in ("v1", "both") else []
+        if scheme in ("v1a", "both"):
+            keys.extend(s.secret_key for s in active if s.secret_key is not None)
+        return keys
 
 
 # ``fn(value, context)``: the context names the owner and field of a secret
@@ -174,7 +196,16 @@ def _map_secrets(record: ProfileRecord, fn: SecretFn) -> ProfileRecord:
                 for name, value in record.headers.items()
             },
             "signing_secrets": [
-                s.model_copy(update={"secret": apply(f"signing_secrets.{i}", s.secret)})
+                s.model_copy(
+                    update={
+                        "secret": apply(f"signing_secrets.{i}", s.secret),
+                        "secret_key": (
+                            apply(f"signing_secrets.{i}.secret_key", s.secret_key)
+                            if s.secret_key
+                            else s.secret_key
+                        ),
+                    }
+                )
                 for i, s in enumerate(record.signing_secrets)
             ],
         }

@@ -1,4 +1,5 @@
-"""Callback profiles (contract §3): create, read, update, delete, list, rotate the secret."""
+"""Callback profiles (contract §3): create, read, update, delete, list, rotate the secret,
+and the ed25519 public key that verifies ``v1a`` signatures (§3b)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from callbacks.models.profiles import DisabledReason, ProfileRecord, ProfileSpec, masked
-from callbacks.signing import generate_secret
+from callbacks.models.profiles import (
+    DisabledReason,
+    ProfileRecord,
+    ProfileSpec,
+    SigningScheme,
+    masked,
+)
+from callbacks.signing import generate_secret, public_key
 from pydantic import BaseModel, Field
 
 from profile_api import documents
@@ -34,6 +41,26 @@ class Profile(ProfileSpec):
         default=None,
         description="Only in the 201 of create and the 200 of rotate-secret: "
         "whsec_ + base64 of the key bytes",
+    )
+
+
+class PublicKey(BaseModel):
+    public_key: str = Field(description="whpk_ + base64 of the 32-byte ed25519 public key")
+    created_at: datetime
+    expires_at: datetime | None = Field(
+        default=None, description="Set on the previous key during a rotation (24 h)"
+    )
+
+
+class SigningKey(BaseModel):
+    """The keys that verify the profile's ``v1a`` signatures."""
+
+    scheme: SigningScheme = Field(
+        description="The profile's signing.scheme; with v1 the key exists but does not sign"
+    )
+    public_key: str = Field(description="The current key, whpk_…")
+    public_keys: list[PublicKey] = Field(
+        description="Every key that signs now, current first: two during a rotation"
     )
 
 
@@ -139,6 +166,28 @@ async def rotate_secret(request: web.Request) -> web.Response:
     return web.json_response(documents.response_body(_found(record), secret))
 
 
+async def get_signing_key(request: web.Request) -> web.Response:
+    record = _found(await request.app[PROFILE_STORE].get(account_id(request), _profile_id(request)))
+    now = _now()
+    keys = [
+        PublicKey(
+            public_key=public_key(s.secret_key), created_at=s.created_at, expires_at=s.expires_at
+        )
+        for s in record.signing_secrets
+        if s.secret_key is not None and s.active(now)
+    ]
+    if not keys:
+        # Only a profile saved before v1a existed and not changed since.
+        raise Problem(
+            404,
+            "this profile has no ed25519 signing key yet; any change to it "
+            "(e.g. setting signing.scheme) or a rotate-secret makes one",
+            kind="no-signing-key",
+        )
+    body = SigningKey(scheme=record.signing.scheme, public_key=keys[0].public_key, public_keys=keys)
+    return web.json_response(body.model_dump(mode="json"))
+
+
 async def list_profiles(request: web.Request) -> web.Response:
     query = parse_list_query(request.query)
     rows = await request.app[PROFILE_STORE].page(account_id(request), query)
@@ -159,6 +208,7 @@ def register(app: web.Application) -> None:
     app.router.add_patch("/v1/callback-profiles/{id}", patch_profile)
     app.router.add_delete("/v1/callback-profiles/{id}", delete_profile)
     app.router.add_post("/v1/callback-profiles/{id}/rotate-secret", rotate_secret)
+    app.router.add_get("/v1/callback-profiles/{id}/signing-key", get_signing_key)
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +236,7 @@ _WRITE_NOTE = (
     "as `****` keeps the stored one."
 )
 
-OPENAPI_MODELS: tuple[type[BaseModel], ...] = (ProfileSpec, Profile, ProfilePage)
+OPENAPI_MODELS: tuple[type[BaseModel], ...] = (ProfileSpec, Profile, ProfilePage, SigningKey)
 OPENAPI_SCHEMAS: dict[str, Any] = {"ProfilePatch": _patch_schema()}
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/callback-profiles": {
@@ -255,10 +305,26 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/v1/callback-profiles/{id}/rotate-secret": {
         "post": {
-            "summary": "Make a new signing secret; the previous one stays valid for 24 h",
+            "summary": "Make a new signing secret and ed25519 key; the previous ones stay "
+            "valid for 24 h",
             "parameters": [path_id()],
             "responses": {
                 "200": json_body(ref(Profile), "Rotated; includes the new signing_secret once"),
+                **problems(404),
+            },
+        }
+    },
+    "/v1/callback-profiles/{id}/signing-key": {
+        "get": {
+            "summary": "The ed25519 public keys (whpk_) that verify the v1a signatures",
+            "description": "Every profile has a key whatever its signing.scheme, so a "
+            "receiver can install it before the scheme changes; a profile saved before v1a "
+            "existed gets one on its next change or rotation (until then: 404).",
+            "parameters": [path_id()],
+            "responses": {
+                "200": json_body(
+                    ref(SigningKey), "The current key and, during a rotation, the previous one"
+                ),
                 **problems(404),
             },
         }

@@ -40,6 +40,7 @@ export const NEW_PROFILE = {
   enabled: true,
   retry_on: "all_failures",
   max_age: null,
+  signing: { scheme: "v1" },
 };
 
 const MASK = "****";

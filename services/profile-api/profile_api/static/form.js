@@ -154,6 +154,21 @@ export async function renderProfileForm(root, id) {
       hint: "No attempt starts after the event time plus this (90s, 30m, 2h, 1d). Empty: no limit.",
     },
   );
+  const signingScheme = field(
+    "Signature scheme",
+    select(
+      [
+        ["v1", "v1: HMAC-SHA256 with the signing secret"],
+        ["v1a", "v1a: ed25519, verified with the profile's public key"],
+        ["both", "Both v1 and v1a"],
+      ],
+      (profile.signing || { scheme: "v1" }).scheme,
+    ),
+    {
+      field: "signing.scheme",
+      hint: "Standard Webhooks signatures in webhook-signature; the v1a public key is at GET /v1/callback-profiles/{id}/signing-key.",
+    },
+  );
   const enabled = toggleSwitch("Profile enabled", profile.enabled !== false, () => {}, "enabled");
 
   const picker = variablePicker(form, () =>
@@ -259,6 +274,7 @@ export async function renderProfileForm(root, id) {
       enabled: enabled.input.checked,
       retry_on: retryOn.input.value,
       max_age: maxAge.input.value.trim() || null,
+      signing: { scheme: signingScheme.input.value },
     });
 
   const errors = errorReporter(form, summary, {
@@ -358,6 +374,7 @@ export async function renderProfileForm(root, id) {
       h("legend", { text: "Delivery" }),
       retryOn.wrap,
       maxAge.wrap,
+      signingScheme.wrap,
       enabled.el,
     ),
     h(

@@ -1,0 +1,3 @@
+module example.com/callbackreceiver
+
+go 1.22
