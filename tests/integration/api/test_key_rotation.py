@@ -87,7 +87,8 @@ async def test_rotation_reseals_every_secret_and_republishes(
         assert (report.resealed, report.failed) == (1, [])
         document = await _document(own_database, profile_id)
         values = secret_values(ProfileRecord.model_validate(document))
-        assert len(values) == 4  # encryption key, password, X-Api-Key, signing secret
+        # encryption key, password, X-Api-Key, signing secret, ed25519 signing key
+        assert len(values) == 5
         assert all(v.startswith(f"{PREFIX}{key_id(new)}:") for v in values)
 
         # Republished: the newest outbox row of the profile carries the resealed document.
