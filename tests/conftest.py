@@ -1,11 +1,10 @@
 """Session fixtures: one real PostgreSQL and the real brokers per run.
 
 They are started by the same launchers as ``make run``, on free ports, and stopped at
-the end. Every Kafka-facing test (everything under ``tests/integration``) runs twice:
-on the embedded Tansu broker and on a local 3-node Apache Kafka cluster (``--brokers``
-narrows that). ``--database-url`` / ``--kafka-bootstrap`` point the suite at running
-servers instead. Every test gets its own topic prefix and accounts, so tests never see each
-other's records.
+the end. Every Kafka-facing test module runs twice: on the embedded Tansu broker and on
+a local 3-node Apache Kafka cluster (``--brokers`` narrows that). ``--database-url`` and
+``--kafka-bootstrap`` point the suite at running servers instead. Every test gets its
+own topic prefix and accounts, so tests never see each other's records.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from callbacks.kafka import ensure_topics
 from callbacks.logging import configure_logging
 from callbacks.settings import Settings
 
-from tests.helpers import KafkaTarget
+from tests.helpers import BROKER_KINDS, KafkaTarget
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,11 +62,6 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         server.stop()
 
 
-# Which brokers the Kafka-facing tests (everything under tests/integration) run on: the
-# embedded Tansu and a local 3-node Apache Kafka cluster, each started once per session.
-BROKER_KINDS = ("tansu", "kafka")
-
-
 def _broker_kinds(config: pytest.Config) -> list[str]:
     if config.getoption("--kafka-bootstrap"):
         return ["external"]
@@ -83,10 +77,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     kinds = _broker_kinds(metafunc.config)
     only = metafunc.definition.get_closest_marker("brokers")
-    if only is not None:
-        kinds = [k for k in kinds if k in only.args] or kinds[:0]
-    elif "integration" not in metafunc.definition.path.parts:
-        kinds = kinds[:1]  # pages, deploy files, benchmarks' helpers: one broker is enough
+    if kinds != ["external"]:
+        wanted = only.args if only is not None else BROKER_KINDS[:1]
+        kinds = [k for k in kinds if k in wanted]
     if not kinds:
         metafunc.parametrize("kafka", [pytest.param("none", marks=pytest.mark.skip)])
         return

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from callbacks.devstack.kafka_cluster import KafkaCluster
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -69,6 +70,15 @@ def self_signed_certificate(tmp_path: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+# The brokers: the embedded Tansu and a local 3-node Apache Kafka cluster, each started
+# once per session. A Kafka-facing test module (produce/consume/commit, the outbox relay,
+# the profile cache on a compacted topic, deliver/retry/dead letter, redelivery, reporter
+# ingest, the fleet) says ``pytestmark = KAFKA_FACING`` and runs on both; everything
+# else (HTTP, validation, pages) runs on Tansu, the quick one.
+BROKER_KINDS = ("tansu", "kafka")
+KAFKA_FACING = pytest.mark.brokers(*BROKER_KINDS)
 
 
 @dataclass(frozen=True)

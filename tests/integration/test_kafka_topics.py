@@ -25,8 +25,10 @@ from dispatcher.profiles import ProfileCache
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from tests.helpers import KafkaTarget, eventually
+from tests.helpers import KAFKA_FACING, KafkaTarget, eventually
 from tests.integration.dispatcher.conftest import make_profile
+
+pytestmark = KAFKA_FACING
 
 DAY_MS = 86_400_000
 

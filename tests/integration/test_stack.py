@@ -8,6 +8,10 @@ from callbacks.db import migrate
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 
+from tests.helpers import KAFKA_FACING
+
+pytestmark = KAFKA_FACING
+
 
 async def test_migrations_are_idempotent_and_safe_concurrently(migrated_database: str) -> None:
     results = await asyncio.gather(migrate(migrated_database), migrate(migrated_database))

@@ -26,8 +26,10 @@ from profile_api.outbox import RELAY_LOCK_CLASS
 from structlog.testing import capture_logs
 
 from tests.conftest import unique
-from tests.helpers import eventually
+from tests.helpers import KAFKA_FACING, eventually
 from tests.integration.api.conftest import Api, sms_profile, start_app
+
+pytestmark = KAFKA_FACING
 
 PROFILES = "/v1/callback-profiles"
 Record = tuple[str, dict[str, Any] | None]  # (key, value or None for a tombstone)

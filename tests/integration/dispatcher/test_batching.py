@@ -10,7 +10,10 @@ from callbacks.kafka import make_producer
 from callbacks.settings import Settings
 from dispatcher.batching import TopicBatcher
 
+from tests.helpers import KAFKA_FACING
 from tests.integration.dispatcher.conftest import read_topic
+
+pytestmark = KAFKA_FACING
 
 
 async def test_batches_carry_every_record_to_its_partition(topics: Settings) -> None:

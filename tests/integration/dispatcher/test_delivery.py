@@ -12,6 +12,7 @@ from callbacks.encryption import decrypt_body, decrypt_value
 from callbacks.settings import Settings
 from standardwebhooks.webhooks import Webhook
 
+from tests.helpers import KAFKA_FACING
 from tests.integration.dispatcher.conftest import (
     drain,
     make_profile,
@@ -23,7 +24,7 @@ from tests.integration.dispatcher.conftest import (
 )
 from tests.integration.dispatcher.sink import Sink
 
-pytestmark = pytest.mark.integration
+pytestmark = KAFKA_FACING
 
 
 async def test_sms_status_reaches_endpoint_signed(topics: Settings, sink: Sink) -> None:

@@ -501,7 +501,7 @@ async def bounded_exchange(answer: Answer) -> tuple[AttemptResult, float]:
             took = time.monotonic() - started
             peak = tracemalloc.get_traced_memory()[1] - before
     assert isinstance(result, AttemptResult)
-    assert took < FUZZ_TIMEOUT_S + 0.5
+    assert took < FUZZ_TIMEOUT_S + 2.0  # the timeout, with room for a loaded machine
     assert peak < MEMORY_BOUND, f"peak {peak} bytes"
     assert len(result.body) <= client.limits.body_bytes
     assert len(result.headers) <= client.limits.headers

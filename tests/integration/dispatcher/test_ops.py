@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import aiohttp
-import pytest
 import structlog
 from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
@@ -14,7 +13,7 @@ from dispatcher import Dispatcher
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from tests.helpers import eventually
+from tests.helpers import KAFKA_FACING, eventually
 from tests.integration.dispatcher.conftest import (
     make_profile,
     produce_events,
@@ -23,7 +22,7 @@ from tests.integration.dispatcher.conftest import (
 )
 from tests.integration.dispatcher.sink import Reply, Sink
 
-pytestmark = pytest.mark.integration
+pytestmark = KAFKA_FACING
 
 
 async def test_ops_endpoints_and_canonical_log_lines(topics: Settings, sink: Sink) -> None:

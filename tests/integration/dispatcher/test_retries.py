@@ -10,6 +10,7 @@ from callbacks.kafka import ensure_topics, make_producer
 from callbacks.settings import Settings
 from dispatcher.jobs import Job, SourcePosition
 
+from tests.helpers import KAFKA_FACING
 from tests.integration.dispatcher.conftest import (
     ACCOUNT,
     dead_letters,
@@ -23,7 +24,7 @@ from tests.integration.dispatcher.conftest import (
 )
 from tests.integration.dispatcher.sink import Reply, Sink
 
-pytestmark = pytest.mark.integration
+pytestmark = KAFKA_FACING
 
 
 async def test_retries_follow_the_schedule_with_one_webhook_id(

@@ -13,13 +13,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from callbacks.devstack.processes import free_port
 from callbacks.models.outcomes import RedeliverRequest
 from callbacks.settings import Settings
 from dispatcher import Dispatcher
 
-from tests.helpers import eventually
+from tests.helpers import KAFKA_FACING, eventually
 from tests.integration.dispatcher.conftest import (
     drain,
     make_profile,
@@ -31,7 +30,8 @@ from tests.integration.dispatcher.conftest import (
 )
 from tests.integration.dispatcher.sink import Reply, Sink
 
-pytestmark = pytest.mark.integration
+pytestmark = KAFKA_FACING
+
 
 ID_BODY = '{"event_id": "{{event_id}}"}'
 

@@ -12,6 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 from callbacks.devstack.processes import free_port
+from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 from dispatcher import Dispatcher
 from reporter.service import Reporter
@@ -81,14 +82,16 @@ async def create_profile(api: Api, url: str) -> str:
 
 
 @pytest.fixture
-def stack_settings(topics: Settings) -> Settings:
-    return topics.model_copy(
+async def stack_settings(topics: Settings) -> Settings:
+    own = topics.model_copy(
         update={
             "reporter_metrics_port": free_port(),
             "consumer_session_timeout": "2s",
             "retry_schedule": "3s,3s",  # long enough to disable the profile in between
         }
     )
+    await ensure_topics(own)  # the 3s retry topic (Apache Kafka creates none on produce)
+    return own
 
 
 async def test_a_profile_created_and_used_at_once_delivers_its_first_event(

@@ -15,7 +15,10 @@ from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
 from structlog.testing import capture_logs
 
+from tests.helpers import KAFKA_FACING
 from tests.integration.reporter.conftest import FAST_GROUP, create_profile, make_outcome, produce
+
+pytestmark = KAFKA_FACING
 
 T0 = datetime(2026, 11, 24, 10, 7, tzinfo=UTC)
 
