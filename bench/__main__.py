@@ -3,6 +3,10 @@
 A module is ``bench.<area>`` with ``async def run(ctx: Context) -> dict[str, float]``
 (``bench.reporter``'s ``bench_reporter(settings)`` is adapted below). The last lines
 are machine-readable, one ``name: value`` per figure (contract §9).
+
+The dispatcher area runs twice: on the embedded Tansu broker, and on a local 3-node
+Apache Kafka cluster (replication 3, min ISR 2, idempotent producer), whose figures
+carry a ``_kafka`` suffix (``BENCH_KAFKA=false`` skips that run).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from callbacks.devstack.broker import Broker
+from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.devstack.postgres import PostgresServer
 
 from bench.context import Context
@@ -30,6 +35,9 @@ from bench.context import Context
 MODULES = ("bench.dispatcher", "bench.api", "bench.reporter", "bench.aimd", "bench.aimd_steady")
 # Areas that need PostgreSQL (started once, only when one of them is present).
 NEEDS_DATABASE = ("bench.api", "bench.reporter")
+# Areas that also run on the local Apache Kafka cluster; their figures get this suffix.
+ON_KAFKA = ("bench.dispatcher",)
+KAFKA_SUFFIX = "_kafka"
 
 
 def _runner(
@@ -81,6 +89,35 @@ def main() -> int:
                 failed = True
                 print(f"{name} failed:", file=sys.stderr)
                 traceback.print_exc()
+        on_kafka = [n for n in present if n in ON_KAFKA]
+        if on_kafka and os.environ.get("BENCH_KAFKA", "true").lower() != "false":
+            cluster = KafkaCluster(3, workdir=workdir / "kafka")
+            cluster.workdir.mkdir(parents=True, exist_ok=True)
+            print("bench: starting a 3-node Apache Kafka cluster ...")
+            cluster.start()
+            stack.callback(cluster.stop)
+            kafka_ctx = Context(
+                kafka_bootstrap=cluster.bootstrap,
+                workdir=workdir,
+                database_url=database_url,
+                kafka_durability={
+                    "kafka_replication_factor": 3,
+                    "kafka_min_insync_replicas": 2,
+                    "kafka_idempotent_producer": True,
+                },
+            )
+            for name in on_kafka:
+                runner = _runner(importlib.import_module(name), kafka_ctx)
+                if runner is None:
+                    continue
+                try:
+                    measured = asyncio.run(runner())
+                except Exception:
+                    failed = True
+                    print(f"{name} on Apache Kafka failed:", file=sys.stderr)
+                    traceback.print_exc()
+                    continue
+                figures.update({f"{key}{KAFKA_SUFFIX}": value for key, value in measured.items()})
     print(f"bench: finished in {time.monotonic() - started:.0f} s")
     for name, value in figures.items():
         print(f"{name}: {value}")
