@@ -10,11 +10,15 @@ from typing import Any
 
 import pytest
 import yaml
+from callbacks.devstack.kafka_cluster import KAFKA_VERSION
 from callbacks.settings import Settings
 
 from tests.deploy.tools import COMPOSE, DASHBOARD, DEPLOY, ROOT, run, venv_tool
 
 SERVICES = {"profile-api": "profile_api", "dispatcher": "dispatcher", "reporter": "reporter"}
+# The KRaft nodes, by service name, with their node ids; `kafka` keeps its old name.
+BROKERS = {"kafka": "1", "kafka-2": "2", "kafka-3": "3"}
+BOOTSTRAP = ",".join(f"{name}:9092" for name in BROKERS)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,7 @@ def test_infrastructure_is_kafka_kraft_postgres_and_mailpit(compose: dict[str, A
     assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["mailpit"]["image"].startswith("axllent/mailpit:")
-    for name in ("kafka", "postgres", "mailpit"):
+    for name in (*BROKERS, "postgres", "mailpit"):
         assert "healthcheck" in services[name], name
 
 
@@ -48,7 +52,8 @@ def test_services_run_from_the_image_after_init_with_health_checks(
     services = compose["services"]
     init = services["init"]
     assert init["command"] == ["python", "-m", "callbacks", "init"]
-    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+    for broker in BROKERS:
+        assert init["depends_on"][broker]["condition"] == "service_healthy", broker
     assert init["depends_on"]["postgres"]["condition"] == "service_healthy"
     port_of = {"profile-api": "8080", "dispatcher": "9101", "reporter": "9102"}
     for name, module in SERVICES.items():
@@ -63,9 +68,76 @@ def test_services_run_from_the_image_after_init_with_health_checks(
         assert "/healthz" in probe, name
         assert "/readyz" in probe, name
         env = service["environment"]
-        assert env["CALLBACKS_KAFKA_BOOTSTRAP"] == "kafka:9092"
+        assert env["CALLBACKS_KAFKA_BOOTSTRAP"] == BOOTSTRAP
         assert env["CALLBACKS_SMTP_HOST"] == "mailpit"
     assert services["reporter"]["depends_on"]["mailpit"]["condition"] == "service_healthy"
+
+
+def test_kafka_is_three_combined_kraft_nodes_with_a_volume_each(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    brokers = {s: services[s] for s in services if s.startswith("kafka")}
+    assert set(brokers) == set(BROKERS)
+    voters = ",".join(f"{node}@{name}:9093" for name, node in BROKERS.items())
+    volumes = set()
+    for name, node in BROKERS.items():
+        broker = brokers[name]
+        env = broker["environment"]
+        assert broker["image"] == f"apache/kafka:{KAFKA_VERSION}", name
+        assert env["KAFKA_NODE_ID"] == node, name
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller", name
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters, name
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092", name
+        assert "localhost:9092" in " ".join(broker["healthcheck"]["test"]), name
+        (mount,) = broker["volumes"]
+        volume, target = mount.split(":")
+        assert target == env["KAFKA_LOG_DIRS"], name
+        assert volume in compose["volumes"], name
+        volumes.add(volume)
+    assert len(volumes) == len(BROKERS), "each broker needs a data volume of its own"
+    cluster_ids = {b["environment"]["CLUSTER_ID"] for b in brokers.values()}
+    assert len(cluster_ids) == 1
+
+
+def test_kafka_replicates_its_own_topics_and_never_auto_creates(
+    compose: dict[str, Any],
+) -> None:
+    for name in BROKERS:
+        env = compose["services"][name]["environment"]
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", name
+        for key in (
+            "KAFKA_DEFAULT_REPLICATION_FACTOR",
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+            "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR",
+        ):
+            assert env[key] == str(len(BROKERS)), (name, key)
+        for key in (
+            "KAFKA_MIN_INSYNC_REPLICAS",
+            "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+            "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR",
+        ):
+            assert env[key] == "2", (name, key)
+
+
+def test_services_create_replicated_topics_with_the_idempotent_producer(
+    compose: dict[str, Any],
+) -> None:
+    for name in ("init", *SERVICES):
+        env = compose["services"][name]["environment"]
+        settings = Settings.model_validate(
+            {
+                "kafka_bootstrap": env["CALLBACKS_KAFKA_BOOTSTRAP"],
+                "kafka_replication_factor": env["CALLBACKS_KAFKA_REPLICATION_FACTOR"],
+                "kafka_min_insync_replicas": env["CALLBACKS_KAFKA_MIN_INSYNC_REPLICAS"],
+                "kafka_idempotent_producer": env["CALLBACKS_KAFKA_IDEMPOTENT_PRODUCER"],
+            }
+        )
+        assert settings.kafka_bootstrap == BOOTSTRAP, name
+        assert settings.kafka_replication_factor == len(BROKERS), name
+        assert settings.kafka_min_insync_replicas == 2, name
+        assert settings.kafka_idempotent_producer is True, name
 
 
 def test_prometheus_and_grafana_are_provisioned(compose: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from callbacks.durations import parse_duration
+from callbacks.kafka import topic_plans
 from callbacks.settings import Settings
 from pydantic import SecretStr
 
@@ -264,3 +265,78 @@ def test_production_overlay_sets_namespace_and_released_image(
         image = container["image"]
         assert ":" in image.rsplit("/", 1)[-1], (name, image)
         assert not image.endswith(":latest"), (name, image)
+
+
+# What `python -m callbacks init` needs to create topics the way production wants them.
+INIT_KAFKA_SETTINGS = {
+    "CALLBACKS_KAFKA_REPLICATION_FACTOR": "3",
+    "CALLBACKS_KAFKA_MIN_INSYNC_REPLICAS": "2",
+    "CALLBACKS_KAFKA_IDEMPOTENT_PRODUCER": "true",
+}
+INIT_TOPIC_SETTINGS = (
+    "CALLBACKS_KAFKA_BOOTSTRAP",
+    "CALLBACKS_KAFKA_PARTITIONS",
+    "CALLBACKS_TOPIC_PREFIX",
+    "CALLBACKS_RETRY_SCHEDULE",
+    "CALLBACKS_KAFKA_SOURCE_RETENTION",
+    "CALLBACKS_KAFKA_RETRY_RETENTION_MARGIN",
+    "CALLBACKS_KAFKA_OUTCOMES_RETENTION",
+    "CALLBACKS_KAFKA_DEAD_RETENTION",
+    "CALLBACKS_KAFKA_REDELIVER_RETENTION",
+    "CALLBACKS_KAFKA_PROFILES_MIN_COMPACTION_LAG",
+)
+
+
+def test_init_job_creates_topics_with_the_replication_settings(
+    built: list[dict[str, Any]],
+) -> None:
+    """The Job reads the same ConfigMap as the services, so the topics it creates carry
+    the replication, min ISR and retention the services were deployed with."""
+    (job,) = _of_kind(built, "Job").values()
+    (migrate,) = job["spec"]["template"]["spec"]["containers"]
+    (config_name,) = _of_kind(built, "ConfigMap")
+    assert [e["configMapRef"]["name"] for e in migrate["envFrom"]] == [config_name]
+    overridden = {e["name"] for e in migrate.get("env", [])}
+    assert not overridden & (INIT_KAFKA_SETTINGS.keys() | set(INIT_TOPIC_SETTINGS))
+    config = _config(built)
+    for key, value in INIT_KAFKA_SETTINGS.items():
+        assert config[key] == value, key
+    assert set(INIT_TOPIC_SETTINGS) <= config.keys()
+    settings = Settings.model_validate(
+        {k.removeprefix("CALLBACKS_").lower(): v for k, v in config.items()}
+    )
+    # One broker down must not stop writes acknowledged by `acks=all`.
+    assert settings.kafka_min_insync_replicas < settings.kafka_replication_factor
+
+
+def test_managed_kafka_notes_name_every_topic_and_its_settings() -> None:
+    """deploy/README.md's list for pre-created topics follows ``topic_plans``: every
+    topic of the default schedule, every setting a topic's configs come from, with its
+    default."""
+    readme = (K8S.parent / "README.md").read_text("utf-8")
+    section = readme.split("### Managed Kafka", 1)[1].split("\n### ", 1)[0]
+    settings = Settings()
+    plans = topic_plans(settings)
+    for plan in plans:
+        base = plan.name.removeprefix("callbacks.retry.")
+        assert f"`{base}`" in section, plan.name
+    configs = {key for plan in plans for key in plan.configs}
+    # The README's table covers exactly these configs; a new one needs a row there.
+    assert configs == {
+        "retention.ms",
+        "cleanup.policy",
+        "min.compaction.lag.ms",
+        "min.insync.replicas",
+    }
+    for field, info in Settings.model_fields.items():
+        if not field.startswith("kafka_"):
+            continue
+        name = f"CALLBACKS_{field.upper()}"
+        assert f"`{name}" in section, name
+        if field.endswith(("_retention", "_compaction_lag")):
+            assert f"`{name}` ({info.default})" in section, name
+    margin = settings.kafka_retry_retention_margin
+    longest = max(settings.retry_schedule.split(","), key=parse_duration)
+    assert f"({longest} + {margin})" in section
+    for needed in ("topic_under_replicated", "co-partitioning", "PLAINTEXT", "SASL"):
+        assert needed in section, needed
