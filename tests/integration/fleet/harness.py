@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import orjson
@@ -68,6 +69,7 @@ MAX_TRACKED_IDS = 100_000
 IN_FLIGHT = "callbacks_dispatcher_in_flight"
 COMMITS = "callbacks_offset_commits_total"
 DELIVERED = "callbacks_deliveries_total"
+INTERNAL_ERRORS = "callbacks_dispatcher_internal_errors_total"  # stage="record": a record dropped
 
 
 async def wait_for(probe: Callable[[], Awaitable[bool]], *, timeout_s: float, what: str) -> bool:
@@ -182,6 +184,14 @@ class Member:
             return ""
 
 
+class Prepared(NamedTuple):
+    """One event ready to produce."""
+
+    key: bytes
+    value: bytes
+    event_id: str
+
+
 @dataclass
 class Figures:
     events: int
@@ -248,6 +258,7 @@ class Fleet:
         self._http: aiohttp.ClientSession | None = None
         self._gateway = Gateway(random.Random(20), account_id=ACCOUNT, profiles={})
         self._started = 0
+        self._built = 0
 
     # -- set-up and tear-down ------------------------------------------------------
 
@@ -288,15 +299,18 @@ class Fleet:
 
     # -- members -------------------------------------------------------------------
 
-    def start(self, count: int, *, retry_schedule: str | None = None) -> list[Member]:
-        """Start ``count`` dispatcher processes (not waiting for them)."""
+    def start(
+        self, count: int, *, retry_schedule: str | None = None, env: dict[str, str] | None = None
+    ) -> list[Member]:
+        """Start ``count`` dispatcher processes (not waiting for them); ``env`` adds or
+        overrides ``CALLBACKS_*`` variables."""
         assert self.settings.master_key is not None
         started = []
         for _ in range(count):
             self._started += 1
             name = f"d{self._started}"
             port = free_port()
-            env = {
+            environment = {
                 **os.environ,
                 **self.settings.kafka_environment(),
                 "CALLBACKS_KAFKA_PARTITIONS": str(self.settings.kafka_partitions),
@@ -311,12 +325,13 @@ class Fleet:
                 "CALLBACKS_API_HOST": "127.0.0.1",
                 "CALLBACKS_LOG_FORMAT": "json",
                 "CALLBACKS_LOG_LEVEL": "info",
+                **(env or {}),
             }
             log_path = self.workdir / f"dispatcher-{name}.log"
             process = ChildProcess(
                 f"dispatcher-{name}",
                 [sys.executable, "-m", "dispatcher"],
-                env=env,
+                env=environment,
                 log_path=log_path,
             )
             process.start()
@@ -392,10 +407,15 @@ class Fleet:
 
     # -- events --------------------------------------------------------------------
 
-    def _event(self) -> tuple[bytes, bytes, str]:
-        message_id = f"fleet-{len(self.produced):07d}"
-        built = self._gateway.event("sms.send", {"message_id": message_id})
-        return message_id.encode(), orjson.dumps(built.value), built.event_id
+    def events(self, count: int) -> list[Prepared]:
+        """``count`` new events (distinct message and event ids), not produced yet."""
+        out = []
+        for _ in range(count):
+            self._built += 1
+            message_id = f"fleet-{self._built:07d}"
+            built = self._gateway.event("sms.send", {"message_id": message_id})
+            out.append(Prepared(message_id.encode(), orjson.dumps(built.value), built.event_id))
+        return out
 
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -404,18 +424,19 @@ class Fleet:
             self._producer = producer
         return self._producer
 
-    async def produce(self, count: int) -> list[str]:
-        """Produce ``count`` events at once (a backlog); their event ids."""
+    async def send(self, events: list[Prepared]) -> None:
+        """Produce ``events`` at once (a backlog) and wait for the broker's acks."""
         producer = await self.producer()
         topic = self.settings.topics.source_for("sms.send")
-        futures, ids = [], []
-        for _ in range(count):
-            key, value, event_id = self._event()
-            futures.append(await producer.send(topic, value, key=key))
-            self.produced.append(event_id)
-            ids.append(event_id)
+        futures = []
+        for event in events:
+            futures.append(await producer.send(topic, event.value, key=event.key))
+            self.produced.append(event.event_id)
         await asyncio.wait_for(asyncio.gather(*futures), 60)
-        return ids
+
+    async def produce(self, count: int) -> None:
+        """Produce ``count`` new events at once."""
+        await self.send(self.events(count))
 
     async def stream(self, rate: int, *, seconds: float, until: asyncio.Event | None = None) -> int:
         """Produce ``rate`` events/s for ``seconds`` (sooner if ``until`` is set, later
@@ -428,10 +449,9 @@ class Fleet:
         started = time.monotonic()
         ticks = 0
         while time.monotonic() - started < seconds and not (until and until.is_set()):
-            for _ in range(per_tick):
-                key, value, event_id = self._event()
-                futures.append(await producer.send(topic, value, key=key))
-                self.produced.append(event_id)
+            for event in self.events(per_tick):
+                futures.append(await producer.send(topic, event.value, key=event.key))
+                self.produced.append(event.event_id)
             ticks += 1
             # Pacing the offered load, not waiting for an effect.
             await asyncio.sleep(max(started + ticks * tick - time.monotonic(), 0))
