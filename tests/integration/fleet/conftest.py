@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 
@@ -55,3 +57,33 @@ async def fleet(
         yield fleet
     finally:
         await fleet.aclose()
+
+
+@pytest.fixture
+def restored_cluster(kafka: KafkaTarget) -> Iterator[KafkaCluster]:
+    """The session's Kafka cluster, for a test that breaks it: afterwards, whatever
+    happened (a failed assertion, a timeout), every node runs again and the metadata
+    lists them all, so later tests have three brokers."""
+    cluster = kafka.cluster
+    assert cluster is not None, "a broker-fault test runs on the Kafka cluster only"
+    try:
+        yield cluster
+    finally:
+        cluster.resume()
+        for node in cluster.nodes:
+            if not node.alive():
+                cluster.start_node(node.node_id)
+        # ``wait_for_brokers`` runs its own event loop: keep it off the test's thread.
+        failure: list[BaseException] = []
+
+        def wait() -> None:
+            try:
+                cluster.wait_for_brokers(len(cluster.nodes), 120.0)
+            except BaseException as exc:  # handed to the test's thread below
+                failure.append(exc)
+
+        waiter = threading.Thread(target=wait, name="wait-for-brokers")
+        waiter.start()
+        waiter.join()
+        if failure:
+            raise failure[0]

@@ -7,9 +7,10 @@ schedule is shortened under waiting callbacks. Each test prints one line of figu
 (``fleet <name> [<broker>]: events=… lost=… duplicates=… recover_s=…``; the harness's
 docstring defines them) before it asserts.
 
-Sizes are chosen for a 2-core machine: a backlog of 1,500 events, then 100 events/s
-while the fault plays out (about 3,000 events a test), a 6 s session timeout; the seven
-runs take about five minutes together, most of it the 60 s freeze of test 4.
+Sizes are chosen so that the seven runs stay near five minutes on a 2-core machine,
+most of it the 60 s freeze: a backlog of 1,500 events, then 100 events/s while the fault
+plays out (2,000 to 4,000 events a test), a 6 s session timeout, and a dropped delay of
+15 s rather than a realistic 30 s or more (its length changes nothing but the wait).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.kafka import ensure_topics
 
 from tests.helpers import KafkaTarget, eventually
@@ -64,17 +66,6 @@ async def _fleet_of_three(fleet: Fleet) -> list[Member]:
     await fleet.ready(members)
     await fleet.stable(3)
     return members
-
-
-async def _cluster_healthy(kafka: KafkaTarget) -> None:
-    """Every node running and in the metadata again, whatever the test did."""
-    cluster = kafka.cluster
-    assert cluster is not None
-    cluster.resume()
-    for node in cluster.nodes:
-        if not node.alive():
-            cluster.start_node(node.node_id)
-    await asyncio.to_thread(cluster.wait_for_brokers, len(cluster.nodes), 120.0)
 
 
 @pytest.mark.timeout(150)
@@ -141,32 +132,28 @@ async def test_a_member_killed_repeats_at_most_what_it_had_in_flight(
 @pytest.mark.brokers("kafka")
 @pytest.mark.timeout(180)
 async def test_a_broker_killed_loses_nothing_and_stops_no_member(
-    fleet: Fleet, kafka: KafkaTarget
+    fleet: Fleet, restored_cluster: KafkaCluster, kafka: KafkaTarget
 ) -> None:
-    assert kafka.cluster is not None
+    members = await _fleet_of_three(fleet)
+    pids = [m.pid for m in members]
+    await fleet.produce(BACKLOG)
+    streaming = asyncio.create_task(fleet.stream(RATE, seconds=STREAM_S))
     try:
-        members = await _fleet_of_three(fleet)
-        pids = [m.pid for m in members]
-        await fleet.produce(BACKLOG)
-        streaming = asyncio.create_task(fleet.stream(RATE, seconds=STREAM_S))
-        try:
-            await _delivered_at_least(fleet, BACKLOG // 3)
-            # The group's coordinator: the broker whose loss costs the fleet the most.
-            node = await _coordinator(fleet)
-            kafka.cluster.kill_node(node)
-            fleet.mark_fault()
-        finally:
-            await streaming
-        await fleet.all_delivered(SETTLE_S)
-        committed = await fleet.committed_to_end(COMMIT_S)
-        figures = fleet.figures(killed_node=node, committed=committed)
-        print(f"\n{figures.line('broker_sigkill', kafka.kind)}")
-        assert [m.pid for m in fleet.running] == pids, "a member exited"
-        assert figures.lost == 0, fleet.undelivered()[:5]
-        assert figures.recover_s is not None
-        assert figures.recover_s <= SESSION_TIMEOUT_S
+        await _delivered_at_least(fleet, BACKLOG // 3)
+        # The group's coordinator: the broker whose loss costs the fleet the most.
+        node = await _coordinator(fleet)
+        restored_cluster.kill_node(node)  # started again by the fixture
+        fleet.mark_fault()
     finally:
-        await _cluster_healthy(kafka)
+        await streaming
+    await fleet.all_delivered(SETTLE_S)
+    committed = await fleet.committed_to_end(COMMIT_S)
+    figures = fleet.figures(killed_node=node, committed=committed)
+    print(f"\n{figures.line('broker_sigkill', kafka.kind)}")
+    assert [m.pid for m in fleet.running] == pids, "a member exited"
+    assert figures.lost == 0, fleet.undelivered()[:5]
+    assert figures.recover_s is not None
+    assert figures.recover_s <= SESSION_TIMEOUT_S
 
 
 async def _coordinator(fleet: Fleet) -> int:
@@ -182,66 +169,61 @@ async def _coordinator(fleet: Fleet) -> int:
 @pytest.mark.brokers("kafka")
 @pytest.mark.timeout(240)
 async def test_every_broker_frozen_for_a_minute_the_fleet_recovers_by_itself(
-    fleet: Fleet, kafka: KafkaTarget
+    fleet: Fleet, restored_cluster: KafkaCluster, kafka: KafkaTarget
 ) -> None:
-    cluster = kafka.cluster
-    assert cluster is not None
+    members = await _fleet_of_three(fleet)
+    pids = [m.pid for m in members]
+    await fleet.produce(BACKLOG)
+    await _delivered_at_least(fleet, BACKLOG // 3)
+    rss_before = {m.name: m.rss_mb() for m in members}
+    rss_peak = dict(rss_before)
+    said_not_ready: set[str] = set()
     try:
-        members = await _fleet_of_three(fleet)
-        pids = [m.pid for m in members]
-        await fleet.produce(BACKLOG)
-        await _delivered_at_least(fleet, BACKLOG // 3)
-        rss_before = {m.name: m.rss_mb() for m in members}
-        rss_peak = dict(rss_before)
-        said_not_ready: set[str] = set()
-        try:
-            cluster.pause()
-            frozen_at = time.monotonic()
-            # The outage lasts PAUSE_S; meanwhile each member's memory and readiness
-            # are sampled.
-            while time.monotonic() - frozen_at < PAUSE_S:
-                for m in members:
-                    rss_peak[m.name] = max(rss_peak[m.name], m.rss_mb())
-                ready_now = await asyncio.gather(*(fleet.is_ready(m) for m in members))
-                said_not_ready |= {m.name for m, r in zip(members, ready_now) if not r}
-                await asyncio.sleep(1.0)
-            commits_frozen = [await fleet.metric(m, COMMITS, result="ok") for m in members]
-        finally:
-            cluster.resume()
-        fleet.mark_fault()
-        await fleet.stream(RATE, seconds=POST_FREEZE_STREAM_S)
-        await fleet.all_delivered(SETTLE_S)
-        committed = await fleet.committed_to_end(COMMIT_S)
-        commits_after = [await fleet.metric(m, COMMITS, result="ok") for m in members]
-
-        async def all_ready() -> bool:
-            return all([await fleet.is_ready(m) for m in members])
-
-        ready = await wait_for(all_ready, timeout_s=30, what="members ready again")
-        dropped = sum([await fleet.metric(m, INTERNAL_ERRORS, stage="record") for m in members])
-        for m in members:
-            rss_peak[m.name] = max(rss_peak[m.name], m.rss_mb())
-        growth = max(rss_peak[n] - rss_before[n] for n in rss_before)
-        figures = fleet.figures(
-            committed=committed,
-            commits_frozen=int(sum(commits_frozen)),
-            commits_after=int(sum(commits_after)),
-            rss_growth_mb=round(growth, 1),
-            not_ready_while_frozen=len(said_not_ready),
-            ready_after=ready,
-            records_dropped=int(dropped),
-        )
-        print(f"\n{figures.line('brokers_sigstop', kafka.kind)}")
-        assert [m.pid for m in fleet.running] == pids, "a member exited"
-        assert figures.lost == 0, fleet.undelivered()[:5]
-        assert committed, "the group's commits did not reach the end"
-        assert sum(commits_after) > sum(commits_frozen)
-        assert len(said_not_ready) == len(members), "a member stayed ready without a broker"
-        assert ready, "a member is not ready again"
-        assert dropped == 0, "a failed hand-off was dropped instead of retried"
-        assert growth <= MEMORY_GROWTH_MB, (rss_before, rss_peak)
+        restored_cluster.pause()
+        frozen_at = time.monotonic()
+        # The outage lasts PAUSE_S; meanwhile each member's memory and readiness
+        # are sampled.
+        while time.monotonic() - frozen_at < PAUSE_S:
+            for m in members:
+                rss_peak[m.name] = max(rss_peak[m.name], m.rss_mb())
+            ready_now = await asyncio.gather(*(fleet.is_ready(m) for m in members))
+            said_not_ready |= {m.name for m, r in zip(members, ready_now) if not r}
+            await asyncio.sleep(1.0)
+        commits_frozen = [await fleet.metric(m, COMMITS, result="ok") for m in members]
     finally:
-        await _cluster_healthy(kafka)
+        restored_cluster.resume()
+    fleet.mark_fault()
+    await fleet.stream(RATE, seconds=POST_FREEZE_STREAM_S)
+    await fleet.all_delivered(SETTLE_S)
+    committed = await fleet.committed_to_end(COMMIT_S)
+    commits_after = [await fleet.metric(m, COMMITS, result="ok") for m in members]
+
+    async def all_ready() -> bool:
+        return all([await fleet.is_ready(m) for m in members])
+
+    ready = await wait_for(all_ready, timeout_s=30, what="members ready again")
+    dropped = sum([await fleet.metric(m, INTERNAL_ERRORS, stage="record") for m in members])
+    for m in members:
+        rss_peak[m.name] = max(rss_peak[m.name], m.rss_mb())
+    growth = max(rss_peak[n] - rss_before[n] for n in rss_before)
+    figures = fleet.figures(
+        committed=committed,
+        commits_frozen=int(sum(commits_frozen)),
+        commits_after=int(sum(commits_after)),
+        rss_growth_mb=round(growth, 1),
+        not_ready_while_frozen=len(said_not_ready),
+        ready_after=ready,
+        records_dropped=int(dropped),
+    )
+    print(f"\n{figures.line('brokers_sigstop', kafka.kind)}")
+    assert [m.pid for m in fleet.running] == pids, "a member exited"
+    assert figures.lost == 0, fleet.undelivered()[:5]
+    assert committed, "the group's commits did not reach the end"
+    assert sum(commits_after) > sum(commits_frozen)
+    assert len(said_not_ready) == len(members), "a member stayed ready without a broker"
+    assert ready, "a member is not ready again"
+    assert dropped == 0, "a failed hand-off was dropped instead of retried"
+    assert growth <= MEMORY_GROWTH_MB, (rss_before, rss_peak)
 
 
 @pytest.mark.brokers("kafka")
