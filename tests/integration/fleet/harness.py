@@ -29,6 +29,7 @@ import contextlib
 import math
 import os
 import random
+import signal
 import sys
 import time
 import uuid
@@ -255,7 +256,10 @@ class Fleet:
         self._profile: ProfileRecord | None = None
         self._producer: AIOKafkaProducer | None = None
         self._http: aiohttp.ClientSession | None = None
-        self._gateway = Gateway(random.Random(20), account_id=ACCOUNT, profiles={})
+        # Seeded by the namespace: reproducible, and no two tests share an event id.
+        self._gateway = Gateway(
+            random.Random(settings.topic_prefix), account_id=ACCOUNT, profiles={}
+        )
         self._started = 0
         self._built = 0
 
@@ -382,7 +386,7 @@ class Fleet:
         blocking the event loop that serves the sink."""
         for member in members:
             if member.alive():
-                os.killpg(member.pid, 15)
+                os.killpg(member.pid, signal.SIGTERM)
 
         async def exited() -> bool:
             return not any(m.alive() for m in members)
