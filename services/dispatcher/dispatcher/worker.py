@@ -247,16 +247,21 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), interval)
             else:
-                fetched_in = dict(self._epochs)
                 batch = await consumer.getmany(
                     timeout_ms=POLL_TIMEOUT_MS, max_records=max(limit - self._tracker.in_flight, 1)
                 )
             now_ms = int(time.time() * 1000)
             work: list[Work] = []
             for tp, fetched in batch.items():
-                epoch = fetched_in.get(tp)
-                if epoch is None or self._epochs.get(tp) != epoch:
-                    continue  # fetched for an assignment that has ended: never started
+                # aiokafka returns records of the current assignment only (a reassigned
+                # partition's fetch position is reset), so they take its epoch now.
+                epoch = self._epochs.get(tp)
+                if epoch is None:
+                    if fetched and tp in consumer.assignment():
+                        # Assigned, but the assignment callback has not run yet: these
+                        # are not started, so read them again rather than skip them.
+                        consumer.seek(tp, fetched[0].offset)
+                    continue  # revoked as the fetch returned: its next owner reads them
                 delay = self._delay_of(tp.topic)
                 if delay is None:
                     work.append((tp, epoch, fetched))

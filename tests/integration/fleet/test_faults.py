@@ -23,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.kafka import ensure_topics
 
-from tests.helpers import KafkaTarget, eventually
+from tests.helpers import KAFKA_FACING, KafkaTarget, eventually
 from tests.integration.fleet.harness import (
     COMMITS,
     IN_FLIGHT,
@@ -36,7 +36,7 @@ from tests.integration.fleet.harness import (
     wait_for,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = KAFKA_FACING  # 1 and 2 on both brokers; 3-5 say kafka alone
 
 BACKLOG = 1500
 RATE = 100  # events/s of the steady stream
