@@ -31,7 +31,7 @@ from reporter.schedule import Scheduler
 
 from tests.e2e.conftest import ADMIN_TOKEN, DESKTOP, WEB_TEST_TIMEOUT_S, WebApi, open_page
 from tests.e2e.test_web_page import sign_in
-from tests.helpers import eventually
+from tests.helpers import KafkaTarget, eventually
 from tests.integration.reporter.conftest import Mailbox, make_outcome
 
 pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
@@ -60,7 +60,7 @@ class ReportStack:
 
 @pytest.fixture
 async def report_stack(
-    own_database: str, kafka_bootstrap: str, master_key: str
+    own_database: str, kafka: KafkaTarget, master_key: str
 ) -> AsyncIterator[ReportStack]:
     # The scheduler looks at every account with reports on; on a database of its own it
     # sees only this test's account.
@@ -73,7 +73,7 @@ async def report_stack(
     controller.start()
     settings = Settings(
         database_url=own_database,
-        kafka_bootstrap=kafka_bootstrap,
+        **kafka.fields(),
         kafka_partitions=1,
         topic_prefix=f"webrep{uuid.uuid4().hex[:8]}.",
         master_key=master_key,

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from aiokafka.errors import KafkaError
 from callbacks.db import create_pool
 from callbacks.health import add_ops_routes, start_ops_server
 from callbacks.kafka import make_producer
@@ -81,6 +82,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await producer.start()
             stack.push_async_callback(producer.stop)
             app[PRODUCER] = producer
+            # The first change after start must not wait for the topic's metadata (on
+            # Apache Kafka that look-up took seconds): fetch it now, without blocking a
+            # start while the broker is away (the relay retries then anyway).
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(producer.partitions_for(settings.topics.profiles), 5.0)
             relay = OutboxRelay(
                 dsn=settings.require_database_url(),
                 producer=producer,
