@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +18,9 @@ import asyncpg
 import pytest
 import structlog
 from aiokafka import AIOKafkaProducer
-from callbacks.db import create_pool
 from callbacks.devstack.processes import free_port
 from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
-from pydantic import SecretStr
 from reporter.ingest import Ingestor
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
@@ -45,21 +43,6 @@ WED = TUE + timedelta(days=1)
 THU = WED + timedelta(days=1)
 LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
 RECENT = WED + timedelta(hours=1)  # a schedule this new owes only Wednesday at THU
-
-
-# The scheduler looks at every enabled account: a database of this test alone.
-@pytest.fixture
-async def topics(topics: Settings, own_database: str) -> Settings:
-    return topics.model_copy(update={"database_url": SecretStr(own_database)})
-
-
-@pytest.fixture
-async def pool(topics: Settings) -> AsyncIterator[asyncpg.Pool]:
-    own = await create_pool(topics.require_database_url())
-    try:
-        yield own
-    finally:
-        await own.close()
 
 
 def mail_settings(settings: Settings, port: int, **update: Any) -> Settings:

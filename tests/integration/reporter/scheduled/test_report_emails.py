@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import asyncpg
 import pytest
-from callbacks.db import create_pool
 from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
 from pydantic import SecretStr
@@ -36,23 +34,6 @@ from tests.integration.reporter.conftest import (
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 WEEK_START = datetime(2026, 11, 15, 18, 30, tzinfo=UTC)
 WEEK_END = datetime(2026, 11, 22, 18, 30, tzinfo=UTC)
-
-
-# The scheduler looks at every enabled account, so each test here has a database of its
-# own: what is due is then decided by the test's accounts and ``NOW`` alone, never by
-# other tests' accounts or the day the suite runs.
-@pytest.fixture
-async def topics(topics: Settings, own_database: str) -> Settings:
-    return topics.model_copy(update={"database_url": SecretStr(own_database)})
-
-
-@pytest.fixture
-async def pool(topics: Settings) -> AsyncIterator[asyncpg.Pool]:
-    own = await create_pool(topics.require_database_url())
-    try:
-        yield own
-    finally:
-        await own.close()
 
 
 @pytest.fixture(autouse=True)

@@ -6,36 +6,16 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import asyncpg
-import pytest
 from aiokafka import AIOKafkaProducer
-from callbacks.db import create_pool
 from callbacks.devstack.processes import ChildProcess, free_port
 from callbacks.settings import Settings
-from pydantic import SecretStr
 
 from tests.helpers import eventually
 from tests.integration.reporter.conftest import create_profile, make_outcome, produce
-
-
-# The reporter runs its schedule on the real clock over every enabled account: a database
-# of its own keeps other tests' accounts (and so the day the suite runs) out of it.
-@pytest.fixture
-async def topics(topics: Settings, own_database: str) -> Settings:
-    return topics.model_copy(update={"database_url": SecretStr(own_database)})
-
-
-@pytest.fixture
-async def pool(topics: Settings) -> AsyncIterator[asyncpg.Pool]:
-    own = await create_pool(topics.require_database_url())
-    try:
-        yield own
-    finally:
-        await own.close()
 
 
 async def test_reporter_process_serves_ops_and_ingests_until_sigterm(
