@@ -322,7 +322,9 @@ class Fleet:
                 "CALLBACKS_MASTER_KEY": self.settings.master_key.get_secret_value(),
                 "CALLBACKS_ALLOW_PRIVATE_TARGETS": "true",
                 "CALLBACKS_RETRY_SCHEDULE": retry_schedule or self.settings.retry_schedule,
-                "CALLBACKS_DELIVERY_TIMEOUT": "2s",
+                # Long enough that a busy sink in this process never times out: the
+                # duplicates counted are then the fleet's, not retries of slow answers.
+                "CALLBACKS_DELIVERY_TIMEOUT": "10s",
                 "CALLBACKS_CONSUMER_SESSION_TIMEOUT": f"{SESSION_TIMEOUT_S:g}s",
                 "CALLBACKS_SHUTDOWN_GRACE": SHUTDOWN_GRACE,
                 "CALLBACKS_DISPATCHER_METRICS_PORT": str(port),

@@ -45,11 +45,14 @@ async def test_batch_is_stored_with_latest_state_and_counters_and_replay_changes
     metrics: ReporterMetrics,
 ) -> None:
     profile = await create_profile(pool, account, "Orders")
+    # Delivery ids of this run alone (attempt ids are unique across the database, and
+    # the test runs once per broker).
+    run = account.hex[:8]
     retried = [
         make_outcome(
             account,
             profile,
-            delivery_id="d-retried",
+            delivery_id=f"d-retried-{run}",
             attempt=1,
             status="retrying",
             http_status=503,
@@ -58,7 +61,7 @@ async def test_batch_is_stored_with_latest_state_and_counters_and_replay_changes
         make_outcome(
             account,
             profile,
-            delivery_id="d-retried",
+            delivery_id=f"d-retried-{run}",
             attempt=2,
             status="delivered",
             attempted_at=T0 + timedelta(minutes=10),
@@ -67,13 +70,15 @@ async def test_batch_is_stored_with_latest_state_and_counters_and_replay_changes
     failed = make_outcome(
         account,
         profile,
-        delivery_id="d-failed",
+        delivery_id=f"d-failed-{run}",
         status="failed",
         http_status=None,
         error="connection refused",
         attempted_at=T0,
     )
-    ok = make_outcome(account, profile, delivery_id="d-ok", attempted_at=T0 + timedelta(hours=1))
+    ok = make_outcome(
+        account, profile, delivery_id=f"d-ok-{run}", attempted_at=T0 + timedelta(hours=1)
+    )
     # Out of order on purpose: attempt 2 before attempt 1 of the same callback.
     await produce(producer, topics.topics.outcomes, [retried[1], failed, ok, retried[0]])
     await producer.send_and_wait(topics.topics.outcomes, key=b"x", value=b"{not json")
@@ -90,7 +95,7 @@ async def test_batch_is_stored_with_latest_state_and_counters_and_replay_changes
     assert ingestor.stored == 4
 
     rows = {
-        r["delivery_id"]: r
+        r["delivery_id"].removesuffix(f"-{run}"): r
         for r in await pool.fetch("SELECT * FROM deliveries WHERE account_id = $1", account)
     }
     assert set(rows) == {"d-retried", "d-failed", "d-ok"}
@@ -201,14 +206,15 @@ async def test_a_redelivered_callback_moves_its_count_instead_of_adding_one(
 ) -> None:
     """Failed finally, then redelivered from the delivery log: one callback, delivered."""
     profile = await create_profile(pool, account, "P")
+    again = f"d-again-{account.hex[:8]}"  # attempt ids are unique across the database
     failed = make_outcome(
-        account, profile, delivery_id="d-again", attempt=3, status="failed", attempted_at=T0
+        account, profile, delivery_id=again, attempt=3, status="failed", attempted_at=T0
     )
     await write_batch(pool, [failed])
     redelivered = make_outcome(
         account,
         profile,
-        delivery_id="d-again",
+        delivery_id=again,
         attempt=4,
         status="delivered",
         attempted_at=T0 + timedelta(days=1),
