@@ -297,6 +297,10 @@ class KafkaCluster:
             "transaction.state.log.min.isr": self.min_insync,
             "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": self.min_insync,
+            # A lost broker is fenced (its partitions' leaders move) within ~3 s, not the
+            # default 9 s: the fault tests ask that delivery go on within a session timeout.
+            "broker.session.timeout.ms": 3000,
+            "broker.heartbeat.interval.ms": 500,
             # Quick local groups: no join delay, and the suite's short session timeouts.
             "group.initial.rebalance.delay.ms": 0,
             "group.min.session.timeout.ms": 1000,
