@@ -203,6 +203,7 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "acks": "all",
         "linger_ms": LINGER_MS,
         "max_batch_size": 256 * 1024,
+        "max_request_size": settings.kafka_max_record_bytes,
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(default=3, ge=1, le=32)
     kafka_min_insync_replicas: int = Field(default=2, ge=1, le=32)
     kafka_idempotent_producer: bool = True
+    # The largest record a service produces (aiokafka's ``max_request_size``); keep it at
+    # or below the broker's ``message.max.bytes``. A record over it is set aside at once
+    # (dead letter without its value, a final outcome) instead of failing on every resend.
+    kafka_max_record_bytes: int = Field(default=1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
     # Retention per topic family. A retry topic keeps its records for the longest delay of
     # the schedule plus the margin, so an outage as long as the margin loses no retry.
     kafka_source_retention: str = "7d"

@@ -32,6 +32,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, ProducerClosed
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from callbacks.logging import get_logger
 
 log = get_logger(__name__)
@@ -74,10 +75,16 @@ class _Open:
 
 class TopicBatcher:
     def __init__(
-        self, producer: AIOKafkaProducer, topic: str, handoff: Handoff | None = None
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        handoff: Handoff | None = None,
+        *,
+        max_record_bytes: int = 1024 * 1024,
     ) -> None:
         self._producer = producer
         self.topic = topic
+        self._max_record_bytes = max_record_bytes
         self._handoff = handoff or Handoff()
         self._open: dict[int, _Open] = {}
         self._flush_scheduled = False
@@ -95,12 +102,23 @@ class TopicBatcher:
         timestamp_ms: int | None = None,
     ) -> asyncio.Future[Any]:
         """Add a record to ``partition``'s batch; the future resolves when the broker
-        acknowledged the batch."""
+        acknowledged the batch.
+
+        A record over ``max_record_bytes`` raises ``MessageSizeTooLargeError`` here, as
+        ``AIOKafkaProducer.send`` does: it never joins a batch, so no other record shares
+        its refusal and no resend is attempted for it.
+        """
+        if headers is None:
+            headers = _NO_HEADERS  # the builder takes a list, and only reads it
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+        if size > self._max_record_bytes:
+            raise MessageSizeTooLargeError(
+                f"a record of {size} bytes is over the limit of {self._max_record_bytes}"
+                f" for {self.topic}"
+            )
         current = self._open.get(partition)
         if current is None:
             current = self._start(partition)
-        if headers is None:
-            headers = _NO_HEADERS  # the builder takes a list, and only reads it
         if (
             current.batch.append(timestamp=timestamp_ms, key=key, value=value, headers=headers)
             is None

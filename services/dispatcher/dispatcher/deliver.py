@@ -114,7 +114,13 @@ class Deliverer:
         self._lanes = RetryLanes()  # where parked callbacks avoid waiting behind retries
         # Every attempt writes an outcome: batched per partition (``dispatcher.batching``).
         self.handoff = handoff or Handoff()
-        self._outcomes = TopicBatcher(producer, settings.topics.outcomes, self.handoff)
+        self._max_record_bytes = settings.kafka_max_record_bytes
+        self._outcomes = TopicBatcher(
+            producer,
+            settings.topics.outcomes,
+            self.handoff,
+            max_record_bytes=self._max_record_bytes,
+        )
         # Retry and parked records too, one batcher per retry topic: beside a throttled
         # host, callbacks are parked at the rate they arrive (measured: 1,100-1,700/s),
         # and appending to a batch costs about a fifth of a ``producer.send``.
@@ -136,20 +142,21 @@ class Deliverer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - set aside below, loudly
-            return await self._internal_failure(job, exc)
+            return await self.internal_failure(job, exc)
 
-    async def _internal_failure(self, job: Job, exc: Exception) -> list[Awaitable[Any]]:
+    async def internal_failure(self, job: Job, exc: Exception) -> list[Awaitable[Any]]:
         """A bug or a broker refusal must not stall the partition forever: the record
         goes to the dead letter topic (replayable from there; without its value if the
         value is what the broker refused) and, when the event is readable, its callback
         gets a final ``failed`` outcome, so the delivery log shows how it ended."""
         reason = internal_reason(exc)
         self._metrics.internal_errors.labels(stage="deliver").inc()
-        log.exception(
+        log.error(
             "dispatch_internal_error",
             reason=reason,
             topic=job.source.topic,
             offset=job.source.offset,
+            exc_info=exc,
         )
         error = f"{reason}: {exc!r}"[:500]
         acks = [await self._dead(job, reason, error)]
@@ -479,17 +486,20 @@ class Deliverer:
         topic = self._topics.retry_for(delay_s)
         partition = await self._partition(topic, job.source.partition)
         now_ms = int(time.time() * 1000)
-        self._lanes.wrote(delay_s, job.source.partition, due_ms or now_ms + int(delay_s * 1000))
         batcher = self._retries.get(topic)
         if batcher is None:
-            batcher = self._retries[topic] = TopicBatcher(self._producer, topic, self.handoff)
-        return batcher.send(
+            batcher = self._retries[topic] = TopicBatcher(
+                self._producer, topic, self.handoff, max_record_bytes=self._max_record_bytes
+            )
+        acked = batcher.send(
             partition,
             job.key,
             job.value,
             headers=job.retry_headers(attempt, delivery_id, profile_id, due_ms),
             timestamp_ms=now_ms,
         )
+        self._lanes.wrote(delay_s, job.source.partition, due_ms or now_ms + int(delay_s * 1000))
+        return acked
 
     async def _partition(self, topic: str, source_partition: int) -> int:
         """Partition *i* of the source goes to partition *i* of retry and outcome topics.

@@ -327,6 +327,7 @@ class Dispatcher:
     def _start(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         assert self._deliverer is not None
         part = self._tracker.start(tp, record.offset)
+        job: Job | None = None
         work: Awaitable[list[Awaitable[Any]]]
         if tp.topic == self._redeliver_topic:
             work = self._redeliver(record)
@@ -335,12 +336,29 @@ class Dispatcher:
                 record.value, record.key, tp.topic, tp.partition, record.offset, record.headers
             )
             work = self._deliverer.process(job)
+        self._track(part, record.offset, work, job)
+
+    def _track(
+        self,
+        part: PartitionProgress,
+        offset: int,
+        work: Awaitable[list[Awaitable[Any]]],
+        set_aside: Job | None,
+    ) -> None:
+        """Run ``work`` for the record at ``offset``; it is finished once every record the
+        work produced is acked. ``set_aside``: the job to hand to the deliverer's internal
+        failure path if the broker refuses one of those records for good (set aside once:
+        a refusal of the set-aside records leaves the record unfinished)."""
         task = asyncio.ensure_future(work)
         self._tasks[task] = part
-        task.add_done_callback(partial(self._processed, part, record.offset))
+        task.add_done_callback(partial(self._processed, part, offset, set_aside))
 
     def _processed(
-        self, part: PartitionProgress, offset: int, task: asyncio.Future[list[Awaitable[Any]]]
+        self,
+        part: PartitionProgress,
+        offset: int,
+        set_aside: Job | None,
+        task: asyncio.Future[list[Awaitable[Any]]],
     ) -> None:
         """The record's work is done; it is finished once the broker acked its records
         (callbacks on the acks, so no task stays alive just to wait for the broker)."""
@@ -356,14 +374,16 @@ class Dispatcher:
             self._finish(part, offset)
             return
         remaining = len(pending)
+        failed = False
 
         def acked(future: asyncio.Future[Any]) -> None:
-            nonlocal remaining
-            if future.cancelled():
+            nonlocal remaining, failed
+            if future.cancelled() or failed:
                 return
             error = future.exception()
             if error is not None:
-                self._record_failed(error, offset)
+                failed = True
+                self._hand_off_refused(part, offset, set_aside, error)
                 return
             remaining -= 1
             if remaining == 0:
@@ -372,8 +392,23 @@ class Dispatcher:
         for future in pending:
             future.add_done_callback(acked)
 
+    def _hand_off_refused(
+        self, part: PartitionProgress, offset: int, job: Job | None, error: BaseException
+    ) -> None:
+        """The broker refused a record of this one's for good (transient errors are
+        resent by the batchers and never get here). Stopping, or nothing to set aside
+        with: left unfinished, so it is read again. Otherwise the record goes the
+        internal-failure way (dead letter and a final outcome) rather than holding its
+        partition's commits for ever."""
+        self._record_failed(error, offset)
+        if job is None or self._stopping or self._deliverer is None:
+            return
+        if self._epochs.get(part.tp) is None:
+            return  # revoked meanwhile: the next owner reads it again
+        assert isinstance(error, Exception)
+        self._track(part, offset, self._deliverer.internal_failure(job, error), None)
+
     def _record_failed(self, exc: BaseException, offset: int) -> None:
-        # Not finished, so never committed past: delivered again after a restart.
         self.metrics.internal_errors.labels(stage="record").inc()
         log.error("dispatch_record_failed", error=repr(exc), offset=offset)
 
