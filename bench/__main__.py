@@ -32,7 +32,14 @@ from callbacks.devstack.postgres import PostgresServer
 from bench.context import Context
 
 # Run in this order when present.
-MODULES = ("bench.dispatcher", "bench.api", "bench.reporter", "bench.aimd", "bench.aimd_steady")
+MODULES = (
+    "bench.dispatcher",
+    "bench.api",
+    "bench.reporter",
+    "bench.aimd",
+    "bench.aimd_steady",
+    "bench.slow_host",
+)
 # Areas that need PostgreSQL (started once, only when one of them is present).
 NEEDS_DATABASE = ("bench.api", "bench.reporter")
 # Areas that also run on the local Apache Kafka cluster; their figures get this suffix.

@@ -37,6 +37,7 @@ import asyncio
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -145,8 +146,9 @@ def _event(profile_id: str) -> tuple[bytes, bytes]:
     return message_id.encode(), orjson.dumps(value)
 
 
-async def publish_profiles(settings: Settings, ports: tuple[int, int]) -> list[ProfileRecord]:
-    """Create the topics and publish one profile per sink port (capped, healthy)."""
+async def publish_profiles(settings: Settings, ports: Sequence[int]) -> list[ProfileRecord]:
+    """Create the topics and publish one profile per sink port (here: capped, healthy),
+    in port order."""
     await ensure_topics(settings)
     profiles = [_profile(f"http://127.0.0.1:{port}/hook") for port in ports]
     box = SecretBox(settings.master_key_bytes())

@@ -12,7 +12,10 @@ message ids, breaks something, and reads :class:`Figures` off the sink:
 - **recover_s**: from the fault instant to the first event delivered for the first time
   after it (the fleet makes progress again);
 - **caught_up_s**: from the fault instant until every event produced before it has been
-  delivered.
+  delivered;
+- what the members' logs say about where duplicates come from (:data:`TELLING_LOGS`):
+  commits that failed, records left unfinished at a revoke (their next owner delivers
+  them again), attempts cancelled at a stop.
 
 The *fault instant* is where the fault ends: the kill for SIGKILL, the resume for
 SIGSTOP, the last member's exit for graceful churn, the restart for a schedule change.
@@ -70,6 +73,16 @@ MAX_TRACKED_IDS = 100_000
 IN_FLIGHT = "callbacks_dispatcher_in_flight"
 COMMITS = "callbacks_offset_commits_total"
 INTERNAL_ERRORS = "callbacks_dispatcher_internal_errors_total"  # stage="record": a record dropped
+
+
+# Log events of the members that explain duplicates, and the field that counts records
+# (None: each line counts one).
+TELLING_LOGS: dict[str, str | None] = {
+    "offset_commit_failed": None,
+    "revoke_left_unfinished": "records",
+    "dispatcher_cancelled_in_flight": "count",
+    "handoff_resend": None,
+}
 
 
 async def wait_for(probe: Callable[[], Awaitable[bool]], *, timeout_s: float, what: str) -> bool:
@@ -176,6 +189,27 @@ class Member:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return math.nan
+
+    def telling_logs(self) -> Counter[str]:
+        """How often each of :data:`TELLING_LOGS` appears in this member's log (weighted
+        by its count field where it has one)."""
+        seen: Counter[str] = Counter()
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return seen
+        for line in lines:
+            if not line.startswith("{"):
+                continue
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            event = entry.get("event") if isinstance(entry, dict) else None
+            if event in TELLING_LOGS:
+                weight = TELLING_LOGS[event]
+                seen[event] += int(entry.get(weight, 1)) if weight else 1
+        return seen
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -503,6 +537,10 @@ class Fleet:
             if all(e in first for e in before):
                 last = max((first[e] for e in before), default=self.fault_at)
                 caught_up_s = max(last - self.fault_at, 0.0)
+        told: Counter[str] = Counter()
+        for member in self.members:
+            told.update(member.telling_logs())
+        extra = {**extra, **{name: told[name] for name in TELLING_LOGS if told[name]}}
         return Figures(
             events=len(self.produced),
             lost=len(self.undelivered()),
