@@ -27,7 +27,7 @@ from callbacks.kafka import ensure_topics
 from callbacks.logging import configure_logging
 from callbacks.settings import Settings
 
-from tests.helpers import BROKER_KINDS, KafkaTarget
+from tests.helpers import BROKER_KINDS, KafkaTarget, drop_namespace
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -223,10 +223,13 @@ def settings(migrated_database: str, kafka: KafkaTarget, master_key: str) -> Set
 
 
 @pytest.fixture
-async def topics(settings: Settings) -> Settings:
-    """The test's topics, created on the broker."""
+async def topics(settings: Settings, kafka: KafkaTarget) -> AsyncIterator[Settings]:
+    """The test's topics, created on the broker (on the Apache Kafka cluster, deleted
+    again when the test ends: see ``drop_namespace``)."""
     await ensure_topics(settings)
-    return settings
+    yield settings
+    if kafka.kind == "kafka":
+        await drop_namespace(settings)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import time
@@ -12,7 +13,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from callbacks.devstack.kafka_cluster import KafkaCluster
+from callbacks.settings import Settings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -104,3 +108,27 @@ class KafkaTarget:
             "kafka_min_insync_replicas": self.min_insync_replicas,
             "kafka_idempotent_producer": self.idempotent_producer,
         }
+
+
+async def drop_namespace(settings: Settings) -> None:
+    """Delete every topic of ``settings.topic_prefix`` (best effort: a failure is
+    ignored, the topics only take room).
+
+    For tests on the Apache Kafka cluster: every test has a namespace of a dozen topics;
+    kept, they add up to thousands of replicated partitions by the end of the suite,
+    and three brokers with small heaps on two cores then stall long enough to be fenced
+    (leaders move, a broker looks unreachable) under the tests that need them steady.
+    """
+    if not settings.topic_prefix:
+        return  # never the whole broker
+    with contextlib.suppress(KafkaError, OSError, TimeoutError):
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=30_000
+        )
+        await admin.start()
+        try:
+            names = [n for n in await admin.list_topics() if n.startswith(settings.topic_prefix)]
+            if names:
+                await admin.delete_topics(names)
+        finally:
+            await admin.close()

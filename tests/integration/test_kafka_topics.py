@@ -50,11 +50,22 @@ async def topic_configs(settings: Settings, names: list[str]) -> dict[str, dict[
 
 
 async def replicas_of(settings: Settings, names: list[str]) -> dict[str, set[int]]:
+    """The replica counts of each topic's partitions, once every broker's metadata
+    answer lists them (a broker the admin asks may learn of new topics a moment after
+    the one ``init`` waited on)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
+    seen: dict[str, set[int]] = {}
     try:
-        described = await admin.describe_topics(names)
-        return {t["topic"]: {len(p["replicas"]) for p in t["partitions"]} for t in described}
+
+        async def described() -> bool:
+            nonlocal seen
+            topics = await admin.describe_topics(names)
+            seen = {t["topic"]: {len(p["replicas"]) for p in t["partitions"]} for t in topics}
+            return all(seen.get(name) for name in names)
+
+        await eventually(described, timeout_s=15, what="every topic's partitions described")
+        return seen
     finally:
         await admin.close()
 

@@ -12,7 +12,7 @@ from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 
-from tests.helpers import KafkaTarget
+from tests.helpers import KafkaTarget, drop_namespace
 from tests.integration.fleet.harness import PARTITIONS, CountingSink, Fleet
 
 # Nothing in the first four tests is retried (the sink answers 200); a short schedule
@@ -21,8 +21,9 @@ SCHEDULE = "1s,2s"
 
 
 @pytest.fixture
-async def fleet_settings(kafka: KafkaTarget, master_key: str) -> Settings:
-    """Settings of one test's namespace: ``PARTITIONS`` per topic, topics created."""
+async def fleet_settings(kafka: KafkaTarget, master_key: str) -> AsyncIterator[Settings]:
+    """Settings of one test's namespace: ``PARTITIONS`` per topic, topics created (and
+    deleted afterwards on the Kafka cluster)."""
     settings = Settings(
         **kafka.fields(),
         kafka_partitions=PARTITIONS,
@@ -33,7 +34,9 @@ async def fleet_settings(kafka: KafkaTarget, master_key: str) -> Settings:
         log_format="console",
     )
     await ensure_topics(settings)
-    return settings
+    yield settings
+    if kafka.kind == "kafka":
+        await drop_namespace(settings)
 
 
 @pytest.fixture
