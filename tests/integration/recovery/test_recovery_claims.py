@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -39,20 +40,20 @@ def runner(
 
 
 async def _recovery(
-    pool: asyncpg.Pool, account: uuid.UUID, claimed_by: str | None, lease: str | None
+    pool: asyncpg.Pool, account: uuid.UUID, claimed_by: str | None, lease: timedelta | None
 ) -> uuid.UUID:
     recovery_id, profile = uuid.uuid4(), uuid.uuid4()
     await pool.execute(
-        f"""INSERT INTO recoveries (id, account_id, profile_id, since, window_end, filter,
-                                   status, total, claimed_by, lease_until)
-           VALUES ($1, $2, $3, $4, $5, 'failed', 'running', 1, $6,
-                   {"NULL" if lease is None else f"now() + interval '{lease}'"})""",  # noqa: S608 - test constants
+        """INSERT INTO recoveries (id, account_id, profile_id, since, window_end, filter,
+                                  status, total, claimed_by, lease_until)
+           VALUES ($1, $2, $3, $4, $5, 'failed', 'running', 1, $6, now() + $7)""",
         recovery_id,
         account,
         profile,
         at(0),
         at(30),
         claimed_by,
+        lease,
     )
     return recovery_id
 
@@ -67,8 +68,8 @@ async def account(pool: asyncpg.Pool) -> uuid.UUID:
 async def test_an_expired_lease_is_taken_over_and_a_live_one_never(
     pool: asyncpg.Pool, producer: AIOKafkaProducer, recovery_settings: Settings, account: uuid.UUID
 ) -> None:
-    await _recovery(pool, account, "alive", "1 hour")
-    orphan = await _recovery(pool, account, "crashed", "-1 second")
+    await _recovery(pool, account, "alive", timedelta(hours=1))
+    orphan = await _recovery(pool, account, "crashed", timedelta(seconds=-1))
     one = runner(pool, producer, recovery_settings, "one")
     two = runner(pool, producer, recovery_settings, "two")
 
@@ -89,7 +90,8 @@ async def test_a_replica_that_lost_its_lease_stops_without_finishing(
     await seed(pool, str(account), str(profile), [Seeded("lost-1", "failed", at(1))])
     slow = runner(pool, producer, recovery_settings, "slow")
     job = await slow.claim()
-    assert job is not None and job.id == recovery_id
+    assert job is not None
+    assert job.id == recovery_id
     # Its lease ran out while it stalled, and another replica took the recovery.
     await pool.execute("UPDATE recoveries SET claimed_by = 'fast' WHERE id = $1", recovery_id)
 
