@@ -142,7 +142,10 @@ class ProfileSpec(_Strict):
     required_options: RequiredOptions = Field(default_factory=RequiredOptions)
     # Delivered only when every filter holds (empty: every event); beside
     # required_options, the other rule that skips an event before delivery.
-    filters: list[Filter] = Field(default_factory=list)
+    filters: list[Filter] = Field(
+        default_factory=list,
+        description="Deliver only events for which every filter holds (empty: every event)",
+    )
     enabled: bool = True
     retry_on: RetryOn = "all_failures"
     max_age: str | None = None  # duration, e.g. "2h"
