@@ -168,6 +168,7 @@ class RecoveryRunner:
         settings: Settings,
         registry: CollectorRegistry,
         name: str | None = None,
+        progress_log_interval_s: float = PROGRESS_LOG_INTERVAL_S,
     ) -> None:
         self._pool = pool
         self._producer = producer
@@ -176,6 +177,7 @@ class RecoveryRunner:
         self._lease_s = settings.recovery_lease_s
         self._poll_s = settings.recovery_poll_interval_s
         self.name = name or replica_name()
+        self._progress_log_interval_s = progress_log_interval_s
         self._wake = asyncio.Event()
         self._published = Counter(
             REDELIVERIES_TOTAL,
@@ -264,7 +266,7 @@ class RecoveryRunner:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(step, STOP_GRACE_S)
                     raise
-                if time.monotonic() - logged_at >= PROGRESS_LOG_INTERVAL_S:
+                if time.monotonic() - logged_at >= self._progress_log_interval_s:
                     logged_at = time.monotonic()
                     log.info(
                         "recovery_progress",

@@ -4,12 +4,14 @@ never, and a replica that lost its lease stops (never two replicas on one recove
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import pytest
+import structlog
 from aiokafka import AIOKafkaProducer
 from callbacks.kafka import make_producer
 from callbacks.settings import Settings
@@ -102,3 +104,43 @@ async def test_a_replica_that_lost_its_lease_stops_without_finishing(
         "SELECT status, done, claimed_by FROM recoveries WHERE id = $1", recovery_id
     )
     assert (row["status"], row["done"], row["claimed_by"]) == ("running", 0, "fast")
+
+
+async def test_a_recovery_logs_its_start_progress_and_end(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, recovery_settings: Settings, account: uuid.UUID
+) -> None:
+    recovery_id = await _recovery(pool, account, None, None)
+    profile = await pool.fetchval("SELECT profile_id FROM recoveries WHERE id = $1", recovery_id)
+    rows = [Seeded(f"{recovery_id}-{i}", "failed", at(1)) for i in range(3)]
+    await seed(pool, str(account), str(profile), rows)
+    await pool.execute("UPDATE recoveries SET total = 3 WHERE id = $1", recovery_id)
+    chatty = RecoveryRunner(
+        pool=pool,
+        producer=producer,
+        settings=recovery_settings,
+        registry=CollectorRegistry(),
+        name="chatty",
+        progress_log_interval_s=0.0,
+    )
+    job = await chatty.claim()
+    assert job is not None
+    saved = structlog.get_config()
+    # The suite logs at warning; a recovery's lines are info.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        with capture_logs() as logs:
+            await chatty.work(job)
+    finally:
+        structlog.configure(**saved)
+    seen = [(e["event"], e.get("done")) for e in logs if e["event"].startswith("recovery_")]
+    assert seen == [
+        ("recovery_started", 0),
+        ("recovery_progress", 1),
+        ("recovery_progress", 2),
+        ("recovery_progress", 3),
+        ("recovery_done", 3),
+    ]
+    row = await pool.fetchrow(
+        "SELECT status, done, claimed_by FROM recoveries WHERE id = $1", recovery_id
+    )
+    assert (row["status"], row["done"], row["claimed_by"]) == ("done", 3, None)
