@@ -172,7 +172,7 @@ async def test_a_stopped_replica_hands_the_recovery_over_and_each_callback_goes_
         api = await Api(first.base, session).new_account()
         assert api.account_id is not None
         profile = await create_profile(api)
-        ids = [f"{profile}-{i:02d}" for i in range(30)]
+        ids = [f"{profile}-{i:02d}" for i in range(50)]
         await seed(pool, api.account_id, profile, [Seeded(d, "failed", at(1)) for d in ids])
         reply = await api.call("POST", f"/v1/callback-profiles/{profile}/recover", json=window())
         assert reply.status == 202, reply.body
@@ -189,7 +189,7 @@ async def test_a_stopped_replica_hands_the_recovery_over_and_each_callback_goes_
             "SELECT status, done, claimed_by FROM recoveries WHERE id = $1::uuid", recovery_id
         )
         assert row["status"] == "running"
-        assert 3 <= row["done"] < 30
+        assert 3 <= row["done"] < 50
         assert row["claimed_by"] is None  # released on stop, not left to expire
 
         second = await Replica.start(paced)
@@ -198,6 +198,6 @@ async def test_a_stopped_replica_hands_the_recovery_over_and_each_callback_goes_
             done = await finished(resumed, recovery_id, timeout_s=20.0)
         finally:
             await second.stop()
-    assert (done["done"], done["total"]) == (30, 30)
+    assert (done["done"], done["total"]) == (50, 50)
     counts = collections.Counter(r.delivery_id for r in await redeliver_requests(paced))
     assert counts == dict.fromkeys(ids, 1)
