@@ -294,6 +294,28 @@ class Settings(BaseSettings):
             out[name] = "****" if isinstance(value, SecretStr) else value
         return out
 
+    # Bulk recovery (profile-api): redeliver requests per second of one replica's
+    # recovery, how long a replica's claim on a recovery lasts without progress, and how
+    # often an idle replica looks for a recovery to take over (README "Configuration").
+    recovery_rate: float = Field(default=50.0, gt=0, le=10_000)
+    recovery_lease: str = "30s"
+    recovery_poll_interval: str = "5s"
+
+    @field_validator("recovery_lease", "recovery_poll_interval")
+    @classmethod
+    def _check_recovery_duration(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+    @property
+    def recovery_lease_s(self) -> float:
+        return parse_duration(self.recovery_lease)
+
+    @property
+    def recovery_poll_interval_s(self) -> float:
+        return parse_duration(self.recovery_poll_interval)
+
 
 def _split_keys(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]

@@ -52,6 +52,10 @@ MAX_FORM_FIELDS = 100
 MAX_FORM_NAME_CHARS = 256
 MAX_FORM_VALUE_CHARS = 4096
 MAX_REQUIRED_VARIABLES = 100
+MAX_FILTERS = 20
+MAX_FILTER_VARIABLE_CHARS = 256
+MAX_FILTER_VALUES = 100  # values of one in / not_in list
+MAX_FILTER_VALUE_CHARS = 1024  # one value of in / not_in, or equals
 # The whole profile as JSON: with every field at its maximum the sealed record still
 # fits the broker's default 1 MiB message (sealing adds about a third to secrets).
 MAX_PROFILE_BYTES = 512 * 1024
@@ -65,9 +69,10 @@ def validate_profile(spec: ProfileSpec, *, allow_plain_http: bool = False) -> li
     """Every rule that spans fields or needs the catalog: size limits, events of the
     channel, methods per channel, body rules per method, body_type with a body,
     encryption key length, authentication fields per type, required_options variables,
-    max_age, https for ``url`` and ``token_url`` unless ``allow_plain_http``, and every
-    template rendered with the channel's sample values (JSON must parse, XML must be
-    well-formed, unknown variables listed with the valid ones). Empty list = valid.
+    filter variables (of the channel's catalog) and value bounds, max_age, https for
+    ``url`` and ``token_url`` unless ``allow_plain_http``, and every template rendered
+    with the channel's sample values (JSON must parse, XML must be well-formed, unknown
+    variables listed with the valid ones). Empty list = valid.
 
     A profile over a size limit is not rendered: its other errors may be missing."""
     errors: list[FieldError] = []
@@ -140,6 +145,7 @@ def _check_limits(spec: ProfileSpec, errors: list[FieldError]) -> None:
         errors.append(
             FieldError("required_options.variables", f"at most {MAX_REQUIRED_VARIABLES} variables")
         )
+    _check_filter_limits(spec, errors)
     if not errors:
         size = len(spec.model_dump_json())
         if size > MAX_PROFILE_BYTES:
@@ -148,6 +154,27 @@ def _check_limits(spec: ProfileSpec, errors: list[FieldError]) -> None:
                     "body", f"the profile is {size} bytes as JSON; at most {MAX_PROFILE_BYTES}"
                 )
             )
+
+
+def _check_filter_limits(spec: ProfileSpec, errors: list[FieldError]) -> None:
+    if len(spec.filters) > MAX_FILTERS:
+        errors.append(FieldError("filters", f"at most {MAX_FILTERS} filters"))
+        return
+    for index, rule in enumerate(spec.filters):
+        _too_long(f"filters.{index}.variable", rule.variable, MAX_FILTER_VARIABLE_CHARS, errors)
+        for name, values in (("in", rule.in_), ("not_in", rule.not_in)):
+            if values is None:
+                continue
+            field = f"filters.{index}.{name}"
+            if not values:
+                errors.append(FieldError(field, "list at least one value"))
+            elif len(values) > MAX_FILTER_VALUES:
+                errors.append(FieldError(field, f"at most {MAX_FILTER_VALUES} values"))
+            elif any(len(v) > MAX_FILTER_VALUE_CHARS for v in values):
+                errors.append(
+                    FieldError(field, f"a value is at most {MAX_FILTER_VALUE_CHARS} characters")
+                )
+        _too_long(f"filters.{index}.equals", rule.equals, MAX_FILTER_VALUE_CHARS, errors)
 
 
 def _check_https(spec: ProfileSpec, errors: list[FieldError]) -> None:
@@ -293,6 +320,13 @@ def _check_options(spec: ProfileSpec, errors: list[FieldError]) -> None:
             if name not in known:
                 errors.append(
                     FieldError("required_options.variables", _unknown_message(name, known))
+                )
+    if spec.filters:
+        known = variables_for(spec.channel, spec.events)
+        for index, rule in enumerate(spec.filters):
+            if rule.variable not in known:
+                errors.append(
+                    FieldError(f"filters.{index}.variable", _unknown_message(rule.variable, known))
                 )
     if spec.max_age is not None:
         try:

@@ -60,6 +60,7 @@ _CANCELLED_BECAUSE = {
     "other_account": "profile moved to another account",
     "not_subscribed": "profile no longer subscribes to the event",
     "required_variable_missing": "profile now requires a variable the event lacks",
+    "filtered": "profile's filters now exclude the event",
 }
 
 
@@ -196,9 +197,9 @@ class Deliverer:
             # Perhaps created a moment ago: its record may not have reached us yet.
             profile = await self._profiles.wait_for(profile_id)
         variables = None
-        if profile is not None and profile.required_options.enabled:
-            # Only the required-variables rule needs them before the slot; otherwise they
-            # are built once the host has room (a parked callback never needs them).
+        if profile is not None and (profile.required_options.enabled or profile.filters):
+            # Only the required-variables and filter rules need them before the slot;
+            # otherwise they are built once the host has room (a parked one never does).
             variables = variables_for_profile(event, profile, attempt=job.attempt, is_test=False)
         reason = skip_reason(event, profile, variables)
         if reason is not None:

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from callbacks import catalog
+from callbacks.filters import passes
 from callbacks.models.events import Event, event_variables
 from callbacks.models.profiles import ProfileRecord
 from callbacks.request import DeliveryRequest, build_attempt_request
@@ -50,6 +51,8 @@ def variables_for_profile(
 def skip_reason(
     event: Event, profile: ProfileRecord | None, variables: dict[str, Any] | None
 ) -> str | None:
+    """Why the event is not delivered to ``profile``, or None. ``variables`` are needed
+    (not None) when the profile has ``required_options`` or ``filters``."""
     if profile is None:
         return "unknown_profile"
     if profile.account_id != event.account_id:
@@ -62,6 +65,8 @@ def skip_reason(
         for name in profile.required_options.variables:
             if variables.get(name) in (None, "", [], {}):
                 return "required_variable_missing"
+    if profile.filters and variables is not None and not passes(profile.filters, variables):
+        return "filtered"
     return None
 
 

@@ -15,10 +15,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 Channel = Literal["default", "sms", "email", "whatsapp", "chatbot"]
 Method = Literal["GET", "POST", "PUT", "DELETE"]
@@ -85,6 +93,37 @@ class RequiredOptions(_Strict):
     variables: list[str] = Field(default_factory=list)
 
 
+class Filter(_Strict):
+    """One condition on a variable of the event (contract §3b ``filters``): exactly one
+    of ``in``, ``not_in`` (lists of strings), ``equals`` (a string) or ``exists``.
+    Evaluated by ``callbacks.filters``; bounds and the catalog check live in
+    ``callbacks.validation``."""
+
+    # ``in`` is a Python keyword: the attribute is ``in_``, the JSON name ``in``.
+    model_config = ConfigDict(
+        extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    variable: str
+    in_: list[str] | None = Field(default=None, alias="in")
+    not_in: list[str] | None = None
+    equals: str | None = None
+    exists: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Filter:
+        given = [v for v in (self.in_, self.not_in, self.equals, self.exists) if v is not None]
+        if len(given) != 1:
+            raise ValueError("a filter has exactly one of in, not_in, equals, exists")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_operators(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Only the variable and its one operator, as the user wrote it."""
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if v is not None}
+
+
 class ProfileSpec(_Strict):
     """The fields a user sets (POST/PUT body; PATCH merges into it)."""
 
@@ -101,6 +140,12 @@ class ProfileSpec(_Strict):
     encryption: Encryption = Field(default_factory=Encryption)
     authentication: Authentication = Field(default_factory=Authentication)
     required_options: RequiredOptions = Field(default_factory=RequiredOptions)
+    # Delivered only when every filter holds (empty: every event); beside
+    # required_options, the other rule that skips an event before delivery.
+    filters: list[Filter] = Field(
+        default_factory=list,
+        description="Deliver only events for which every filter holds (empty: every event)",
+    )
     enabled: bool = True
     retry_on: RetryOn = "all_failures"
     max_age: str | None = None  # duration, e.g. "2h"

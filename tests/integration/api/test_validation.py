@@ -80,6 +80,26 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         {"required_options": {"enabled": True, "variables": ["subject"]}},
         "required_options.variables",
     ),
+    (
+        "filter on a variable not of the channel",
+        {
+            "filters": [
+                {"variable": "status", "in": ["failed"]},
+                {"variable": "subject", "exists": True},
+            ]
+        },
+        "filters.1.variable",
+    ),
+    (
+        "filter with two operators",
+        {"filters": [{"variable": "status", "in": ["failed"], "equals": "failed"}]},
+        "filters.0",
+    ),
+    (
+        "filter with an empty list",
+        {"filters": [{"variable": "status", "not_in": []}]},
+        "filters.0.not_in",
+    ),
     ("bad retry_on", {"retry_on": "sometimes"}, "retry_on"),
     ("bad max_age", {"max_age": "soon"}, "max_age"),
     ("form body without form_fields", {"body_type": "form", "body": None}, "form_fields"),

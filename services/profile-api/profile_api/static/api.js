@@ -119,6 +119,15 @@ export const api = {
   redeliver(id) {
     return request("POST", `/v1/deliveries/${encodeURIComponent(id)}/retry`);
   },
+  /** Bulk recovery: {since, until?, status: "failed" | "all"} → {id, status, total, done}. */
+  recover(profileId, body) {
+    return request("POST", `/v1/callback-profiles/${encodeURIComponent(profileId)}/recover`, {
+      body,
+    });
+  },
+  getRecovery(id) {
+    return request("GET", `/v1/recoveries/${encodeURIComponent(id)}`);
+  },
   reportSettings() {
     return request("GET", "/v1/callback-reports/settings");
   },

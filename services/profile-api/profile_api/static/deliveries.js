@@ -1,10 +1,128 @@
 // The delivery log of one profile (contract §7): its latest callbacks with status and
-// attempts, each one's attempts on demand, and a redeliver button.
+// attempts, each one's attempts on demand, a redeliver button, and Recover: every
+// callback of a time range (failed only, or all) delivered again, with its progress.
 
 import { api } from "./api.js";
-import { announce, formatDate, h, replaceChildren } from "./dom.js";
+import {
+  announce,
+  clearFieldErrors,
+  field,
+  formatDate,
+  h,
+  replaceChildren,
+  setFieldError,
+} from "./dom.js";
 
 const PAGE_SIZE = 20;
+const RECOVERY_POLL_MS = 1000;
+
+/** "2026-11-24T10:00" (a datetime-local value, the browser's zone) as ISO 8601 UTC. */
+function isoOf(local) {
+  if (!local) return null;
+  const moment = new Date(local);
+  return Number.isNaN(moment.getTime()) ? local : moment.toISOString();
+}
+
+function progressText(recovery) {
+  const counted = `${recovery.done} of ${recovery.total} callbacks`;
+  return recovery.status === "done"
+    ? `Recovery done: ${counted} sent to delivery again.`
+    : `Recovering: ${counted} sent to delivery so far…`;
+}
+
+/** The Recover box: a range and failed/all; on submit, the progress until done. */
+function recoverBox(profileId) {
+  const since = field("Recover from", h("input", { type: "datetime-local", required: true }), {
+    field: "since",
+    hint: "Callbacks whose first attempt is at or after this time (your time zone).",
+  });
+  const until = field("Recover until", h("input", { type: "datetime-local" }), {
+    field: "until",
+    hint: "Up to, not including, this time. Empty: until now.",
+  });
+  const which = field(
+    "Callbacks to recover",
+    h(
+      "select",
+      {},
+      h("option", { value: "failed", text: "Failed only" }),
+      h("option", { value: "all", text: "All (delivered ones too)" }),
+    ),
+    { field: "status" },
+  );
+  const progress = h("p", { class: "recovery-progress", role: "status", hidden: true });
+  const submit = h("button", { type: "submit", class: "button primary", text: "Recover" });
+  const form = h(
+    "form",
+    { class: "recover-form", novalidate: true, "aria-labelledby": "recover-title" },
+    since.wrap,
+    until.wrap,
+    which.wrap,
+    h("div", { class: "actions" }, submit),
+  );
+  const inputs = { since: since.input, until: until.input, status: which.input };
+
+  async function follow(recovery) {
+    let current = recovery;
+    progress.hidden = false;
+    progress.textContent = progressText(current);
+    while (current.status !== "done" && progress.isConnected) {
+      await new Promise((resolve) => window.setTimeout(resolve, RECOVERY_POLL_MS));
+      try {
+        current = await api.getRecovery(recovery.id);
+      } catch (error) {
+        progress.textContent = `Progress unavailable: ${error.message}`;
+        return;
+      }
+      progress.textContent = progressText(current);
+    }
+    submit.disabled = false;
+    if (current.status === "done") announce(progressText(current), "info", false);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearFieldErrors(form);
+    submit.disabled = true;
+    const body = { since: isoOf(since.input.value), status: which.input.value };
+    if (until.input.value) body.until = isoOf(until.input.value);
+    if (!body.since) {
+      setFieldError(since.input, "Choose where the range starts.");
+      submit.disabled = false;
+      return;
+    }
+    let started;
+    try {
+      started = await api.recover(profileId, body);
+    } catch (error) {
+      for (const { field: path, message } of error.errors) {
+        const input = inputs[path];
+        if (input) setFieldError(input, message);
+      }
+      if (!error.errors.some((e) => inputs[e.field])) {
+        progress.hidden = false;
+        progress.textContent = `Recovery not started: ${error.message}`;
+      }
+      announce("Recovery not started.", "error");
+      submit.disabled = false;
+      return;
+    }
+    announce(`Recovery of ${started.total} callbacks started.`);
+    await follow(started);
+  });
+
+  return h(
+    "section",
+    { class: "section recover", "aria-labelledby": "recover-title" },
+    h("h2", { id: "recover-title", text: "Recover" }),
+    h("p", {
+      class: "hint",
+      text: "Deliver the callbacks of a time range again, paced so fresh callbacks keep their speed.",
+    }),
+    form,
+    progress,
+  );
+}
 
 const deliveryId = (row) => row.delivery_id || row.id;
 const attemptCount = (row) =>
@@ -138,6 +256,7 @@ export async function renderDeliveries(root, profileId) {
     ),
     heading,
     h("p", {}, "Latest callbacks of profile ", h("code", { text: profileId }), "."),
+    recoverBox(profileId),
     results,
   );
   heading.focus();

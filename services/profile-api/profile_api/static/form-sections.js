@@ -37,6 +37,7 @@ export const NEW_PROFILE = {
   encryption: { enabled: false, algorithm: "aes-256-gcm", scope: "values", key: null },
   authentication: { type: "none" },
   required_options: { enabled: false, variables: [] },
+  filters: [],
   enabled: true,
   retry_on: "all_failures",
   max_age: null,

@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 import { announce, field, h, replaceChildren, setFlash, takeFlash } from "./dom.js";
 import { errorReporter } from "./form-errors.js";
+import { filtersEditor } from "./form-filters.js";
 import {
   checkboxGroup,
   rowsEditor,
@@ -126,6 +127,7 @@ export async function renderProfileForm(root, id) {
     },
     "required_options.enabled",
   );
+  const filterRows = filtersEditor(profile.filters || []);
   const encryption = encryptionSection(profile.encryption);
   const authentication = authenticationSection(profile.authentication);
 
@@ -229,6 +231,7 @@ export async function renderProfileForm(root, id) {
     const spec = channelOf(channel.input.value);
     const variables = channelVariables(spec, events.values());
     picker.setVariables(variables);
+    filterRows.setVariables(variables);
     const keep = initial ? profile.required_options.variables || [] : required.values();
     required = checkboxGroup(
       "Variables that must be present and non-empty",
@@ -271,6 +274,7 @@ export async function renderProfileForm(root, id) {
       encryption: encryption.collect(),
       authentication: authentication.collect(),
       required_options: { enabled: requiredSwitch.input.checked, variables: required.values() },
+      filters: filterRows.collect(),
       enabled: enabled.input.checked,
       retry_on: retryOn.input.value,
       max_age: maxAge.input.value.trim() || null,
@@ -367,6 +371,16 @@ export async function renderProfileForm(root, id) {
       }),
       requiredSwitch.el,
       requiredSlot,
+    ),
+    h(
+      "fieldset",
+      { class: "section" },
+      h("legend", { text: "Filters" }),
+      h("p", {
+        class: "hint",
+        text: "Only deliver events for which every filter holds, e.g. status is one of failed, undelivered. Values are comma-separated.",
+      }),
+      filterRows.el,
     ),
     h(
       "fieldset",
