@@ -103,7 +103,7 @@ def kafka_cluster() -> Iterator[KafkaCluster]:
     try:
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop(graceful=False)  # its data goes with the session
 
 
 @pytest.fixture(scope="session")

@@ -248,12 +248,21 @@ class KafkaCluster:
             time.sleep(0.5)
         raise TimeoutError(f"Kafka metadata lists {seen} of {count} brokers after {timeout_s:.0f}s")
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = True, timeout_s: float = 15.0) -> None:
+        """Stop every node. ``graceful``: SIGTERM to all at once (one by one, the last
+        node's controlled shutdown waits for a quorum that has already gone), SIGKILL
+        for what is still running after ``timeout_s``. Otherwise SIGKILL at once: for
+        throwaway data, as the suite's."""
         self.resume()  # a stopped JVM cannot act on SIGTERM
+        running = [n.process for n in self.nodes if n.process is not None and n.alive()]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+        deadline = time.monotonic() + (timeout_s if graceful else 5.0)
+        for process in running:
+            process.stop(timeout_s=max(deadline - time.monotonic(), 0.1))
         for node in self.nodes:
-            if node.process is not None:
-                node.process.stop(timeout_s=20.0)
-                node.process = None
+            node.process = None
 
     def _java(self, main: str) -> list[str]:
         assert self._libs is not None
