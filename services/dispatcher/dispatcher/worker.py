@@ -90,6 +90,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._dispatcher.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._dispatcher.load_ordering(set(assigned))  # before any record starts
         self._dispatcher.on_assigned(set(assigned))
         log.info(
             "partitions_assigned", partitions=sorted(f"{t.topic}[{t.partition}]" for t in assigned)
@@ -435,6 +436,20 @@ class Dispatcher:
             self.metrics.lag.labels(topic=topic.removeprefix(self._prefix)).set(value)
         self._lag_topics = set(lag) | self._lag_topics
 
+    def _message_partitions(self, tps: set[TopicPartition]) -> set[int]:
+        """Partition numbers of the co-partitioned (source and retry) topics in ``tps``."""
+        sources = set(self.settings.topics.sources)
+        return {
+            tp.partition
+            for tp in tps
+            if tp.topic in sources or self._delay_of(tp.topic) is not None
+        }
+
+    async def load_ordering(self, assigned: set[TopicPartition]) -> None:
+        """Read back the ordering state of the messages of ``assigned`` (dispatcher.ordering)."""
+        if self._deliverer is not None:
+            await self._deliverer.ordering.assigned(self._message_partitions(assigned))
+
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """A new assignment: each partition starts a new epoch."""
         for tp in assigned:
@@ -461,6 +476,8 @@ class Dispatcher:
                 if part.tp in revoked:
                     task.cancel()  # the next owner delivers it again; no retry record
         self._tracker.forget(revoked)
+        if self._deliverer is not None:
+            self._deliverer.ordering.revoked(self._message_partitions(revoked))
         self.metrics.in_flight.set(self._tracker.in_flight)
 
     async def _idle(self, consumer: AIOKafkaConsumer) -> bool:
