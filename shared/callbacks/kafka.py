@@ -72,6 +72,8 @@ def topic_plans(settings: Settings) -> list[TopicPlan]:
         plan(names.outcomes, kept(settings.kafka_outcomes_retention)),
         plan(names.dead, kept(settings.kafka_dead_retention)),
         plan(names.redeliver, kept(settings.kafka_redeliver_retention)),
+        *(plan(n, kept(settings.kafka_source_retention), True) for n in names.sources),
+        *(plan(n, {"retention.ms": retry_retention}, True) for n in names.retries),
         # Per-message ordering state, keyed by profile and message, partition i beside
         # partition i of the sources: the last record of a key is the state, and one not
         # changed for the horizon is gone (compact and delete).
@@ -84,8 +86,6 @@ def topic_plans(settings: Settings) -> list[TopicPlan]:
             },
             True,
         ),
-        *(plan(n, kept(settings.kafka_source_retention), True) for n in names.sources),
-        *(plan(n, {"retention.ms": retry_retention}, True) for n in names.retries),
     ]
 
 
