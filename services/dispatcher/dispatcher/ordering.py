@@ -129,6 +129,7 @@ class OrderState:
         self._horizon_ms = int(parse_duration(settings.ordering_state_horizon) * 1000)
         self._max_keys = settings.ordering_state_max_keys
         self._parts: dict[int, OrderedDict[MessageKey, Entry]] = {}
+        self._owned: set[int] = set()  # partitions whose state was read back
         self._turns: dict[MessageKey, asyncio.Lock] = {}
         self._waiting = waiting
         self._waiting_count = 0
@@ -291,9 +292,10 @@ class OrderState:
 
     async def assigned(self, partitions: Iterable[int]) -> None:
         """Read back the state of ``partitions`` (the ones not held already)."""
-        wanted = sorted(set(partitions) - self._parts.keys())
+        wanted = sorted(set(partitions) - self._owned)
         if not wanted:
             return
+        started = time.monotonic()
         for attempt in range(1, LOAD_ATTEMPTS + 1):
             try:
                 loaded = await self._load(wanted)
@@ -301,21 +303,27 @@ class OrderState:
                 log.warning("ordering_state_load_failed", attempt=attempt, error=repr(exc))
                 await asyncio.sleep(min(2.0, 0.2 * attempt))
                 continue
-            for partition in wanted:
+            for partition in wanted:  # replaces what a late write of a revoked one left
                 self._parts[partition] = loaded.get(partition, OrderedDict())
+            self._owned.update(wanted)
             self._reset_count()
             log.info(
                 "ordering_state_loaded",
                 partitions=wanted,
                 messages=sum(len(loaded.get(p, ())) for p in wanted),
+                seconds=round(time.monotonic() - started, 3),
             )
             return
         log.error("ordering_state_not_loaded", partitions=wanted)
+        for partition in wanted:
+            self._parts[partition] = OrderedDict()
+        self._owned.update(wanted)
 
     def revoked(self, partitions: Iterable[int]) -> None:
         """Forget what another member will own: it reads the topic back itself."""
         for partition in partitions:
             self._parts.pop(partition, None)
+            self._owned.discard(partition)
         self._reset_count()
 
     async def _load(self, partitions: list[int]) -> dict[int, OrderedDict[MessageKey, Entry]]:

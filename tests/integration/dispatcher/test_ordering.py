@@ -15,7 +15,7 @@ from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 from dispatcher import Dispatcher
 
-from tests.helpers import KAFKA_FACING
+from tests.helpers import KAFKA_FACING, eventually
 from tests.integration.dispatcher.conftest import (
     drain,
     make_profile,
@@ -162,3 +162,38 @@ async def test_fifo_holds_across_a_member_restart(topics: Settings, sink: Sink) 
     await drain(slow, timeout_s=60)  # a new member, with nothing in memory
     order = statuses_seen(sink, "/fx/")
     assert order == ["accepted"] * 3 + ["sent", "delivered"]
+
+
+async def test_latest_holds_across_a_rebalance(topics: Settings, sink: Sink) -> None:
+    """A second member joins and takes partitions over: the late statuses of messages
+    the first member delivered newer ones of end stale on whichever member owns them."""
+    profile = make_profile(sink.url("/lb/{{status}}"), body=BODY, ordering="latest")
+    await publish_profiles(topics, profile)
+    messages = [f"m-{uuid.uuid4().hex[:8]}-{i}" for i in range(30)]  # on every partition
+    pairs = [burst(profile, m, ["sent", "delivered"]) for m in messages]
+    await produce_events(topics, [delivered for _, delivered in pairs])
+
+    first, second = Dispatcher(topics), Dispatcher(topics)
+    runs = [asyncio.create_task(first.run())]
+    try:
+        await sink.wait_for(len(messages), "/lb/delivered", timeout_s=30)
+        runs.append(asyncio.create_task(second.run()))
+
+        async def split() -> bool:
+            mine, theirs = set(first._epochs), set(second._epochs)
+            return bool(mine and theirs) and not mine & theirs
+
+        await eventually(split, timeout_s=30, what="partitions shared by both members")
+        await produce_events(topics, [sent for sent, _ in pairs])
+
+        async def all_stale() -> list[dict[str, Any]]:
+            stale = [o for o in await outcomes(topics) if o["status"] == "stale"]
+            return stale if len(stale) == len(messages) else []
+
+        await eventually(all_stale, timeout_s=30, what="every late status stale")
+    finally:
+        for member in (first, second):
+            member.request_stop()
+        await asyncio.wait_for(asyncio.gather(*runs), 30)
+    assert metric(second, "callbacks_deliveries_total", outcome="stale") > 0  # it took some
+    assert statuses_seen(sink, "/lb/") == ["delivered"] * len(messages)
