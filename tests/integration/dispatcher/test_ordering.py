@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import uuid
+from pathlib import Path
 from typing import Any
 
-from callbacks.kafka import ensure_topics
+from aiokafka.admin import AIOKafkaAdminClient
+from callbacks.kafka import ensure_topics, make_consumer, topic_partitions
 from callbacks.settings import Settings
 from dispatcher import Dispatcher
 
@@ -26,6 +29,7 @@ from tests.integration.dispatcher.conftest import (
     sms_event,
 )
 from tests.integration.dispatcher.sink import Reply, Sink
+from tests.integration.dispatcher.test_shutdown import _start_dispatcher as start_dispatcher
 
 pytestmark = KAFKA_FACING
 
@@ -197,3 +201,58 @@ async def test_latest_holds_across_a_rebalance(topics: Settings, sink: Sink) -> 
         await asyncio.wait_for(asyncio.gather(*runs), 30)
     assert metric(second, "callbacks_deliveries_total", outcome="stale") > 0  # it took some
     assert statuses_seen(sink, "/lb/") == ["delivered"] * len(messages)
+
+
+async def _source_committed(settings: Settings) -> bool:
+    """Every record of the sms source topic is committed by the dispatchers' group."""
+    topic = settings.topics.source_for("sms.send")
+    tps = await topic_partitions(settings, topic)
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        group = f"{settings.topic_prefix}callbacks-dispatcher"
+        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+    finally:
+        await admin.close()
+
+    def offset(tp: Any) -> int:
+        at = committed.get(tp)
+        return at.offset if at is not None and at.offset >= 0 else 0
+
+    return all(offset(tp) >= end for tp, end in ends.items())
+
+
+async def test_fifo_holds_across_a_member_crash(
+    topics: Settings, sink: Sink, tmp_path: Path
+) -> None:
+    """A member is killed (SIGKILL) once the first callback of a message waits for its
+    retry and its source offset is committed: the chain it wrote before committing is
+    what keeps the later statuses behind it on the next member."""
+    slow = topics.model_copy(update={"retry_schedule": "8s,1s"})
+    await ensure_topics(slow)
+    profile = make_profile(sink.url("/fk/{{status}}"), body=BODY, ordering="fifo")
+    sink.script("/fk/accepted", Reply(503), Reply(503), Reply(200))
+    await publish_profiles(slow, profile)
+    message = f"m-{uuid.uuid4().hex[:8]}"
+    accepted, *later = burst(profile, message, ["accepted", "sent", "delivered"])
+    await produce_events(slow, [accepted])
+
+    process = start_dispatcher(slow, tmp_path / "dispatcher.log")
+    try:
+        await sink.wait_for(1, "/fk/accepted", timeout_s=30)
+        await eventually(
+            lambda: _source_committed(slow), timeout_s=20, what="the source offset committed"
+        )
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    await produce_events(slow, later)
+    await drain(slow, timeout_s=60)  # the next member
+    assert statuses_seen(sink, "/fk/") == ["accepted"] * 3 + ["sent", "delivered"]
