@@ -281,6 +281,7 @@ class Deliverer:
                     recorded.acks.append(ended)
             return recorded.acks
         message = (profile.id, job.key)
+        await self.ordering.ready(job.source.partition)  # its state read back
         async with self.ordering.turn(message):
             return await self._attempt_in_order(
                 job, event, profile, variables, delivery_id, message

@@ -14,10 +14,11 @@ Within the process a message's attempts take turns (``turn``), so two statuses o
 message are never on the wire at once. The state a next owner needs is written to the
 compacted ``callbacks.ordering`` topic (key = profile and message, partition = the
 source partition) before the source offset commits: the write's ack joins the
-callback's acks. A new owner reads its partitions of that topic back (``load``) before
-it starts their records. Bounds: ``ordering_state_max_keys`` messages per partition
-(least recently changed dropped first), entries unchanged for ``ordering_state_horizon``
-dropped, a chain holds at most ``MAX_CHAIN`` callbacks (one beyond is not held back).
+callback's acks. A new owner reads its partitions of that topic back (``assigned``)
+beside the consumer; an ordered callback of such a partition waits for it (``ready``).
+Bounds: ``ordering_state_max_keys`` messages per partition (least recently changed
+dropped first), entries unchanged for ``ordering_state_horizon`` dropped, a chain holds
+at most ``MAX_CHAIN`` callbacks (one beyond is not held back).
 docs/ordering.md says more.
 """
 
@@ -130,6 +131,7 @@ class OrderState:
         self._max_keys = settings.ordering_state_max_keys
         self._parts: dict[int, OrderedDict[MessageKey, Entry]] = {}
         self._owned: set[int] = set()  # partitions whose state was read back
+        self._loading: dict[int, asyncio.Task[None]] = {}  # partitions being read back
         self._turns: dict[MessageKey, asyncio.Lock] = {}
         self._waiting = waiting
         self._waiting_count = 0
@@ -290,41 +292,67 @@ class OrderState:
 
     # -- rebalances -------------------------------------------------------------------
 
-    async def assigned(self, partitions: Iterable[int]) -> None:
-        """Read back the state of ``partitions`` (the ones not held already)."""
-        wanted = sorted(set(partitions) - self._owned)
+    def assigned(self, partitions: Iterable[int]) -> None:
+        """Start reading back the state of ``partitions`` (those not held already).
+
+        The read runs beside the consumer, so a rebalance never waits for it; a callback
+        of an ordered profile in one of them waits for it (``ready``), others never do.
+        """
+        wanted = sorted(set(partitions) - self._owned - self._loading.keys())
         if not wanted:
             return
+        task = asyncio.ensure_future(self._read_back(wanted))
+        for partition in wanted:
+            self._loading[partition] = task
+
+    async def ready(self, partition: int) -> None:
+        """Return once ``partition``'s state is read back (at once if it is)."""
+        task = self._loading.get(partition)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def _read_back(self, wanted: list[int]) -> None:
         started = time.monotonic()
+        loaded: dict[int, OrderedDict[MessageKey, Entry]] = {}
         for attempt in range(1, LOAD_ATTEMPTS + 1):
             try:
                 loaded = await self._load(wanted)
+                break
             except (KafkaError, TimeoutError, OSError) as exc:
                 log.warning("ordering_state_load_failed", attempt=attempt, error=repr(exc))
                 await asyncio.sleep(min(2.0, 0.2 * attempt))
-                continue
-            for partition in wanted:  # replaces what a late write of a revoked one left
-                self._parts[partition] = loaded.get(partition, OrderedDict())
-            self._owned.update(wanted)
-            self._reset_count()
-            log.info(
-                "ordering_state_loaded",
-                partitions=wanted,
-                messages=sum(len(loaded.get(p, ())) for p in wanted),
-                seconds=round(time.monotonic() - started, 3),
-            )
-            return
-        log.error("ordering_state_not_loaded", partitions=wanted)
-        for partition in wanted:
-            self._parts[partition] = OrderedDict()
-        self._owned.update(wanted)
+        else:
+            log.error("ordering_state_not_loaded", partitions=wanted)
+        me = asyncio.current_task()
+        # Only partitions still assigned in this load's assignment take what it read.
+        kept = [p for p in wanted if self._loading.get(p) is me]
+        for partition in kept:  # replaces what a late write of a revoked one left
+            self._parts[partition] = loaded.get(partition, OrderedDict())
+            del self._loading[partition]
+        self._owned.update(kept)
+        self._reset_count()
+        log.info(
+            "ordering_state_loaded",
+            partitions=kept,
+            messages=sum(len(loaded.get(p, ())) for p in kept),
+            seconds=round(time.monotonic() - started, 3),
+        )
 
     def revoked(self, partitions: Iterable[int]) -> None:
         """Forget what another member will own: it reads the topic back itself."""
         for partition in partitions:
             self._parts.pop(partition, None)
             self._owned.discard(partition)
+            self._loading.pop(partition, None)
         self._reset_count()
+
+    async def close(self) -> None:
+        """Stop reads still running (shutdown)."""
+        tasks = set(self._loading.values())
+        self._loading.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _load(self, partitions: list[int]) -> dict[int, OrderedDict[MessageKey, Entry]]:
         topic = self._settings.topics.ordering

@@ -90,7 +90,6 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._dispatcher.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._dispatcher.load_ordering(set(assigned))  # before any record starts
         self._dispatcher.on_assigned(set(assigned))
         log.info(
             "partitions_assigned", partitions=sorted(f"{t.topic}[{t.partition}]" for t in assigned)
@@ -182,6 +181,7 @@ class Dispatcher:
                 metrics=self.metrics,
                 handoff=self._handoff,
             )
+            stack.push_async_callback(self._deliverer.ordering.close)
             await cache.wait_ready()
             if self.settle_heap:
                 freeze_heap()
@@ -445,15 +445,13 @@ class Dispatcher:
             if tp.topic in sources or self._delay_of(tp.topic) is not None
         }
 
-    async def load_ordering(self, assigned: set[TopicPartition]) -> None:
-        """Read back the ordering state of the messages of ``assigned`` (dispatcher.ordering)."""
-        if self._deliverer is not None:
-            await self._deliverer.ordering.assigned(self._message_partitions(assigned))
-
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        """A new assignment: each partition starts a new epoch."""
+        """A new assignment: each partition starts a new epoch (and the read-back of its
+        messages' ordering state, ``dispatcher.ordering``)."""
         for tp in assigned:
             self._epochs[tp] = next(self._epoch_seq)
+        if self._deliverer is not None:
+            self._deliverer.ordering.assigned(self._message_partitions(assigned))
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Stop starting, wait (bounded) for in-flight work, commit it, let go."""
