@@ -74,6 +74,18 @@ def topic_plans(settings: Settings) -> list[TopicPlan]:
         plan(names.redeliver, kept(settings.kafka_redeliver_retention)),
         *(plan(n, kept(settings.kafka_source_retention), True) for n in names.sources),
         *(plan(n, {"retention.ms": retry_retention}, True) for n in names.retries),
+        # Per-message ordering state, keyed by profile and message, partition i beside
+        # partition i of the sources: the last record of a key is the state, and one not
+        # changed for the horizon is gone (compact and delete).
+        plan(
+            names.ordering,
+            {
+                "cleanup.policy": "compact,delete",
+                "retention.ms": _ms(settings.ordering_state_horizon),
+                "min.compaction.lag.ms": "60000",
+            },
+            True,
+        ),
     ]
 
 

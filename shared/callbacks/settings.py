@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     account_in_flight_share: float = Field(default=0.5, gt=0, le=1)
     unknown_profile_hold: str = "2s"
     unknown_profile_hold_max: int = Field(default=500, ge=0)
+    # Ordering state (docs/ordering.md): how long a message's entry is kept after its last
+    # change (also the retention of callbacks.ordering), and at most how many messages'
+    # entries one partition keeps (the least recently changed go first).
+    ordering_state_horizon: str = "2d"
+    ordering_state_max_keys: int = Field(default=100_000, ge=1)
     # Reporter: a profile whose callbacks have all failed finally for this long (by
     # attempt time, no success in between) is disabled with reason "failing".
     auto_disable_after: str = "5d"

@@ -15,6 +15,7 @@ PROFILES = "callbacks.profiles"
 OUTCOMES = "callbacks.outcomes"
 DEAD = "callbacks.dead"
 REDELIVER = "callbacks.redeliver"  # "deliver again now" requests from the delivery log API
+ORDERING = "callbacks.ordering"  # per-message ordering state (docs/ordering.md)
 SMS = "sms.send"
 EMAIL = "email.send"
 WHATSAPP = "whatsapp.events"
@@ -63,6 +64,10 @@ class Topics:
         return self.name(REDELIVER)
 
     @property
+    def ordering(self) -> str:
+        return self.name(ORDERING)
+
+    @property
     def sources(self) -> tuple[str, ...]:
         return tuple(self.name(t) for t in (SMS, EMAIL, WHATSAPP, CHATBOT))
 
@@ -83,6 +88,7 @@ class Topics:
             self.outcomes,
             self.dead,
             self.redeliver,
+            self.ordering,
             *self.sources,
             *self.retries,
         )

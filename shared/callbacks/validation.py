@@ -336,6 +336,29 @@ def _check_options(spec: ProfileSpec, errors: list[FieldError]) -> None:
         else:
             if seconds <= 0:
                 errors.append(FieldError("max_age", "max_age must be greater than zero"))
+    _check_batch(spec, errors)
+
+
+# A batch waits at most this long for more events: its members' offsets stay uncommitted
+# (and in flight) meanwhile.
+MAX_BATCH_WAIT_S = 60.0
+
+
+def _check_batch(spec: ProfileSpec, errors: list[FieldError]) -> None:
+    batch = spec.batch
+    if batch is None:
+        return
+    if spec.body_type != "json" or spec.method in ("GET", "DELETE"):
+        errors.append(FieldError("batch", "batch needs body_type json and a method with a body"))
+    try:
+        seconds = parse_duration(batch.max_wait)
+    except ValueError as exc:
+        errors.append(FieldError("batch.max_wait", str(exc)))
+        return
+    if not 0 < seconds <= MAX_BATCH_WAIT_S:
+        errors.append(
+            FieldError("batch.max_wait", f"max_wait must be > 0 and at most {MAX_BATCH_WAIT_S:g}s")
+        )
 
 
 def _unknown_message(name: str, known: Mapping[str, Any]) -> str:

@@ -93,6 +93,9 @@ async def test_init_creates_replicated_topics_with_retention_and_compaction(
     assert configs[names.outcomes]["retention.ms"] == str(7 * DAY_MS)
     assert configs[names.dead]["retention.ms"] == str(30 * DAY_MS)
     assert configs[names.redeliver]["retention.ms"] == str(DAY_MS)
+    ordering = configs[names.ordering]
+    assert ordering["cleanup.policy"] == "compact,delete"
+    assert ordering["retention.ms"] == str(2 * DAY_MS)
 
 
 async def test_init_refuses_a_topic_that_breaks_co_partitioning(

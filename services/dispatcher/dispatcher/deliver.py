@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
@@ -36,10 +36,12 @@ from callbacks.sender import AttemptResult, Sender
 from callbacks.settings import Settings
 
 from dispatcher.attempt import HostAttempt
+from dispatcher.batch import Batches, Member, batch_id_for, batch_request
 from dispatcher.batching import Handoff, TopicBatcher
 from dispatcher.jobs import Job, RetryLanes, park
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache, TokenError
+from dispatcher.ordering import MessageKey, OrderState
 from dispatcher.outcome_record import outcome_record
 from dispatcher.protection import EndpointGuard
 from dispatcher.rendering import (
@@ -62,6 +64,14 @@ _CANCELLED_BECAUSE = {
     "required_variable_missing": "profile now requires a variable the event lacks",
     "filtered": "profile's filters now exclude the event",
 }
+
+
+class Recorded(NamedTuple):
+    """An attempt's records, and what the ordering rules need to know of it."""
+
+    status: OutcomeStatus | None  # None: parked without an attempt
+    due_ms: int | None  # when it is due again, if it went to a retry topic
+    acks: list[Awaitable[Any]]
 
 
 class Profiles(Protocol):
@@ -126,6 +136,10 @@ class Deliverer:
         # host, callbacks are parked at the rate they arrive (measured: 1,100-1,700/s),
         # and appending to a batch costs about a fifth of a ``producer.send``.
         self._retries: dict[str, TopicBatcher] = {}
+        # Per-message ordering state and its topic (``dispatcher.ordering``).
+        self._state = TopicBatcher(producer, settings.topics.ordering, self.handoff)
+        self.ordering = OrderState(settings, self._state, metrics.ordering_waiting)
+        self._batches = Batches(self._send_batch)
 
     async def handle(self, job: Job) -> None:
         """Finish ``job``; returns when every record it produced is acknowledged."""
@@ -168,6 +182,12 @@ class Deliverer:
         profile_id = job.profile_id or event.callback_profile_id
         delivery_id = job.delivery_id or delivery_id_for(event.event_id, profile_id)
         self._metrics.by_outcome["failed"].inc()
+        if job.key is not None:
+            ended = self.ordering.fifo_ended(
+                job.source.partition, (profile_id, job.key), delivery_id
+            )
+            if ended is not None:
+                acks.append(ended)
         try:
             acks.append(
                 await self._outcome(
@@ -243,7 +263,13 @@ class Deliverer:
             attempted_at=datetime.now(UTC),
             latency=False,
         )
-        return [ack]
+        acks = [ack]
+        if job.key is not None:  # a fifo chain it headed or waited in goes on
+            message = (profile_id, job.key)
+            ended = self.ordering.fifo_ended(job.source.partition, message, job.delivery_id)
+            if ended is not None:
+                acks.append(ended)
+        return acks
 
     async def _attempt(
         self,
@@ -253,6 +279,107 @@ class Deliverer:
         variables: dict[str, Any] | None,
         delivery_id: str,
     ) -> list[Awaitable[Any]]:
+        if profile.ordering == "none" or job.key is None:
+            recorded = await self._attempt_now(job, event, profile, variables, delivery_id)
+            if job.delivery_id is not None and job.key is not None:
+                # Left in a chain when the profile's ordering was turned off: let go.
+                message = (profile.id, job.key)
+                ended = self.ordering.fifo_ended(job.source.partition, message, delivery_id)
+                if ended is not None:
+                    recorded.acks.append(ended)
+            return recorded.acks
+        message = (profile.id, job.key)
+        await self.ordering.ready(job.source.partition)  # its state read back
+        async with self.ordering.turn(message):
+            return await self._attempt_in_order(
+                job, event, profile, variables, delivery_id, message
+            )
+
+    async def _attempt_in_order(  # noqa: PLR0917 - the callback and its message
+        self,
+        job: Job,
+        event: Event,
+        profile: ProfileRecord,
+        variables: dict[str, Any] | None,
+        delivery_id: str,
+        message: MessageKey,
+    ) -> list[Awaitable[Any]]:
+        """The attempt under ``profile.ordering``, in the message's turn."""
+        order = self.ordering
+        partition = job.source.partition
+        occurred_ms = int(event.occurred_at.timestamp() * 1000)
+        if profile.ordering == "latest":
+            if order.check_latest(partition, message, occurred_ms).action == "stale":
+                return await self._stale(job, event, profile.id, delivery_id)
+            recorded = await self._attempt_now(job, event, profile, variables, delivery_id)
+            if recorded.status == "delivered":
+                written = order.delivered_latest(partition, message, occurred_ms)
+                if written is not None:
+                    recorded.acks.append(written)
+            return recorded.acks
+        now_ms = int(time.time() * 1000)
+        expires_ms = None
+        if profile.max_age:
+            expires_ms = occurred_ms + int(parse_duration(profile.max_age) * 1000)
+        gate = order.check_fifo(
+            partition, message, delivery_id, expires_ms=expires_ms, now_ms=now_ms
+        )
+        if gate.action == "wait":
+            acks: list[Awaitable[Any]] = [] if gate.ack is None else [gate.ack]
+            self._metrics.deferred.labels(reason="ordering").inc()
+            log.debug(
+                "callback_waits_in_line",
+                event_id=event.event_id,
+                profile_id=profile.id,
+                delivery_id=delivery_id,
+                wait_s=gate.wait_s,
+            )
+            acks.append(await self._park(job, profile.id, delivery_id, gate.wait_s))
+            return acks
+        recorded = await self._attempt_now(job, event, profile, variables, delivery_id)
+        if recorded.status in (None, "retrying"):
+            written = order.fifo_pending(partition, message, recorded.due_ms)
+        else:
+            written = order.fifo_ended(partition, message, delivery_id)
+        if written is not None:
+            recorded.acks.append(written)
+        return recorded.acks
+
+    async def _stale(
+        self, job: Job, event: Event, profile_id: str, delivery_id: str
+    ) -> list[Awaitable[Any]]:
+        """``ordering: latest``: a newer status of the message was delivered already, so
+        this one is not sent; a final ``stale`` outcome (contract §6)."""
+        self._metrics.by_outcome["stale"].inc()
+        log.info(
+            "callback_stale",
+            event_id=event.event_id,
+            profile_id=profile_id,
+            account_id=event.account_id,
+            attempt=job.attempt,
+            delivery_id=delivery_id,
+        )
+        error = "superseded by a newer status"
+        ack = await self._outcome(
+            job,
+            event,
+            profile_id,
+            delivery_id,
+            status="stale",
+            result=AttemptResult(None, (), b"", 0.0, error),
+            attempted_at=datetime.now(UTC),
+            latency=False,
+        )
+        return [ack]
+
+    async def _attempt_now(
+        self,
+        job: Job,
+        event: Event,
+        profile: ProfileRecord,
+        variables: dict[str, Any] | None,
+        delivery_id: str,
+    ) -> Recorded:
         attempted_at = datetime.now(UTC)
         if profile.max_age and attempted_at > event.occurred_at + timedelta(
             seconds=parse_duration(profile.max_age)
@@ -267,12 +394,20 @@ class Deliverer:
                 result=result,
             )
         lazy = variables if variables is not None else LazyVariables(event, profile, job.attempt)
-        result = await self._send(profile, lazy, delivery_id, event.account_id)
         is_oauth = profile.authentication.type == "oauth2_client_credentials"
-        if result.status == 401 and is_oauth:
-            # The token may have been revoked or rotated early: fetch a new one, once.
-            self._tokens.invalidate(profile)
+        if profile.batch is not None:
+            values = lazy.get if isinstance(lazy, LazyVariables) else (lambda: lazy)
+            result = await self._batches.submit(
+                profile, event.account_id, job.attempt, delivery_id, values
+            )
+            if result.status == 401 and is_oauth:
+                self._tokens.invalidate(profile)  # the batch's retry fetches a new one
+        else:
             result = await self._send(profile, lazy, delivery_id, event.account_id)
+            if result.status == 401 and is_oauth:
+                # The token may have been revoked or rotated early: fetch a new one, once.
+                self._tokens.invalidate(profile)
+                result = await self._send(profile, lazy, delivery_id, event.account_id)
         return await self._record(
             job,
             event=event,
@@ -281,6 +416,60 @@ class Deliverer:
             attempted_at=attempted_at,
             result=result,
         )
+
+    async def _send_batch(
+        self, profile: ProfileRecord, account_id: str, members: list[Member]
+    ) -> None:
+        """One request for ``members`` (``dispatcher.batch``); each member's future gets
+        the result (a member that cannot be rendered gets its own, and is left out)."""
+        rendered: list[tuple[Member, DeliveryRequest]] = []
+
+        async def build() -> DeliveryRequest | AttemptResult:
+            try:
+                if profile.authentication.type == "oauth2_client_credentials":
+                    auth: str | None = await self._tokens.header(profile)
+                else:
+                    auth = static_auth_header(profile)
+            except TokenError as exc:
+                return AttemptResult(exc.status, (), b"", 0.0, exc.reason, FailureKind.OAUTH_TOKEN)
+            timestamp = int(time.time())
+            for member in members:
+                try:
+                    request = render(profile, member.variables(), member.delivery_id, 0, auth)
+                except RequestBuildError as exc:
+                    failed = AttemptResult(
+                        None, (), b"", 0.0, f"render: {exc.reason}", FailureKind.RENDER_ERROR
+                    )
+                    if not member.result.done():
+                        member.result.set_result(failed)
+                    continue
+                rendered.append((member, request))
+            if not rendered:
+                return AttemptResult(None, (), b"", 0.0, "render", FailureKind.RENDER_ERROR)
+            return batch_request(
+                rendered[0][1],
+                [request.body or b"" for _, request in rendered],
+                batch_id=batch_id_for([m.delivery_id for m, _ in rendered]),
+                timestamp=timestamp,
+                signing_secrets=profile.active_signing_secrets(
+                    datetime.fromtimestamp(timestamp, UTC)
+                ),
+            )
+
+        attempt = HostAttempt(
+            self._guard,
+            self._sender,
+            host_key(profile.url),
+            lambda: None,
+            endpoint=profile.id,
+            account=account_id,
+        )
+        result = await attempt.run(build)
+        if attempt.sent:
+            self._metrics.duration.observe(result.latency_ms / 1000.0)
+        for member in members:
+            if not member.result.done():
+                member.result.set_result(result)
 
     async def _send(
         self,
@@ -347,7 +536,7 @@ class Deliverer:
         delivery_id: str,
         attempted_at: datetime,
         result: AttemptResult,
-    ) -> list[Awaitable[Any]]:
+    ) -> Recorded:
         """Outcome, and on failure the retry record or the dead letter."""
         # Bound fields of the one canonical log line of this attempt.
         bound = {
@@ -359,6 +548,7 @@ class Deliverer:
         }
         acks: list[Awaitable[Any]] = []
         status: OutcomeStatus
+        due_ms: int | None = None
         kind = result.error_kind
         if result.ok:
             status, final = "delivered", True
@@ -371,7 +561,8 @@ class Deliverer:
                 latency_ms=round(result.latency_ms, 3),
             )
         elif kind is not None and kind.held:
-            return [await self._hold(job, profile.id, delivery_id, kind, result, bound)]
+            held = await self._hold(job, profile.id, delivery_id, kind, result, bound)
+            return Recorded(None, None, [held])
         else:
             decision = decide(
                 status=result.status,
@@ -383,6 +574,7 @@ class Deliverer:
             )
             if decision.delay_s is not None:
                 status, final = "retrying", False
+                due_ms = int(time.time() * 1000 + decision.delay_s * 1000)
                 self._metrics.retries.inc()
                 acks.append(
                     await self._retry(
@@ -420,7 +612,7 @@ class Deliverer:
                 final=final,
             )
         )
-        return acks
+        return Recorded(status, due_ms, acks)
 
     async def _hold(  # noqa: PLR0917 - the callback and why it waits
         self,
@@ -436,10 +628,16 @@ class Deliverer:
         window opens (``jobs.park``): same attempt number, no outcome record."""
         self._metrics.deferred.labels(reason=kind).inc()
         log.debug("callback_deferred", **bound, reason=str(kind), wait_s=result.retry_after_s)
+        return await self._park(job, profile_id, delivery_id, result.retry_after_s)
+
+    async def _park(
+        self, job: Job, profile_id: str, delivery_id: str, wait_s: float | None
+    ) -> Awaitable[Any]:
+        """Onto a retry topic, due in about ``wait_s``, same attempt number."""
         lanes, partition = self._lanes, job.source.partition
         delay, due_ms = park(
             self._schedule,
-            result.retry_after_s,
+            wait_s,
             int(time.time() * 1000),
             lambda delay: lanes.latest(delay, partition),
         )
@@ -516,7 +714,7 @@ class Deliverer:
 
     async def drain(self) -> None:
         """Wait until every record handed to a batcher is acknowledged (shutdown)."""
-        for batcher in (*self._retries.values(), self._outcomes):
+        for batcher in (*self._retries.values(), self._outcomes, self._state):
             await batcher.drain()
 
     async def dead_letter(self, job: Job, reason: str, error: str) -> None:

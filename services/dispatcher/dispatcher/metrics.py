@@ -29,6 +29,7 @@ HANDOFF_RESENDS = "callbacks_handoff_resends_total"
 REVOKE_DRAINS = "callbacks_revoke_drain_seconds"
 DEFERRED_TOTAL = "callbacks_deliveries_deferred_total"
 PROFILE_HOLDS = "callbacks_profile_holds_total"
+ORDERING_WAITING = "callbacks_ordering_waiting"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -38,7 +39,7 @@ class DispatcherMetrics:
         self.deliveries = Counter(
             DELIVERIES_TOTAL,
             "Delivery attempts by outcome (delivered, retrying, failed), and callbacks "
-            "ended without one (cancelled).",
+            "ended without one (cancelled, stale).",
             ["outcome"],
             registry=registry,
         )
@@ -120,7 +121,7 @@ class DispatcherMetrics:
         self.deferred = Counter(
             DEFERRED_TOTAL,
             "Callbacks parked on a retry topic without an attempt, by reason (host_busy, "
-            "account_busy, circuit_open).",
+            "account_busy, circuit_open, ordering: behind an earlier callback of its message).",
             ["reason"],
             registry=registry,
         )
@@ -134,8 +135,14 @@ class DispatcherMetrics:
         # Children resolved once: ``labels()`` per attempt is a measurable cost.
         self.by_outcome = {
             outcome: self.deliveries.labels(outcome=outcome)
-            for outcome in ("delivered", "retrying", "failed", "cancelled")
+            for outcome in ("delivered", "retrying", "failed", "cancelled", "stale")
         }
+        self.ordering_waiting = Gauge(
+            ORDERING_WAITING,
+            "Callbacks held behind an earlier callback of their message (ordering: fifo),"
+            " in the partitions this member owns.",
+            registry=registry,
+        )
         self.commits = Counter(
             OFFSET_COMMITS, "Offset commits, by result.", ["result"], registry=registry
         )

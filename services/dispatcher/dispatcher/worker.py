@@ -181,6 +181,7 @@ class Dispatcher:
                 metrics=self.metrics,
                 handoff=self._handoff,
             )
+            stack.push_async_callback(self._deliverer.ordering.close)
             await cache.wait_ready()
             if self.settle_heap:
                 freeze_heap()
@@ -470,10 +471,22 @@ class Dispatcher:
             self.metrics.lag.labels(topic=topic.removeprefix(self._prefix)).set(value)
         self._lag_topics = set(lag) | self._lag_topics
 
+    def _message_partitions(self, tps: set[TopicPartition]) -> set[int]:
+        """Partition numbers of the co-partitioned (source and retry) topics in ``tps``."""
+        sources = set(self.settings.topics.sources)
+        return {
+            tp.partition
+            for tp in tps
+            if tp.topic in sources or self._delay_of(tp.topic) is not None
+        }
+
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        """A new assignment: each partition starts a new epoch."""
+        """A new assignment: each partition starts a new epoch (and the read-back of its
+        messages' ordering state, ``dispatcher.ordering``)."""
         for tp in assigned:
             self._epochs[tp] = next(self._epoch_seq)
+        if self._deliverer is not None:
+            self._deliverer.ordering.assigned(self._message_partitions(assigned))
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Stop starting, wait (bounded) for in-flight work, commit it, let go."""
@@ -496,6 +509,8 @@ class Dispatcher:
                 if part.tp in revoked:
                     task.cancel()  # the next owner delivers it again; no retry record
         self._tracker.forget(revoked)
+        if self._deliverer is not None:
+            self._deliverer.ordering.revoked(self._message_partitions(revoked))
         self.metrics.in_flight.set(self._tracker.in_flight)
 
     async def _idle(self, consumer: AIOKafkaConsumer) -> bool:

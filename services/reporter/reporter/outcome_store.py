@@ -104,19 +104,21 @@ changes AS (
 ),
 counted AS (
     INSERT INTO delivery_counters AS c (
-        account_id, profile_id, bucket, delivered, failed, cancelled)
+        account_id, profile_id, bucket, delivered, failed, cancelled, stale)
     SELECT account_id, profile_id,
            date_bin('15 minutes', at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
            coalesce(sum(delta) FILTER (WHERE status = 'delivered'), 0),
            coalesce(sum(delta) FILTER (WHERE status = 'failed'), 0),
-           coalesce(sum(delta) FILTER (WHERE status = 'cancelled'), 0)
+           coalesce(sum(delta) FILTER (WHERE status = 'cancelled'), 0),
+           coalesce(sum(delta) FILTER (WHERE status = 'stale'), 0)
     FROM changes
     GROUP BY 1, 2, 3
     ORDER BY 1, 3, 2
     ON CONFLICT (account_id, bucket, profile_id) DO UPDATE SET
         delivered = c.delivered + EXCLUDED.delivered,
         failed = c.failed + EXCLUDED.failed,
-        cancelled = c.cancelled + EXCLUDED.cancelled
+        cancelled = c.cancelled + EXCLUDED.cancelled,
+        stale = c.stale + EXCLUDED.stale
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted) AS inserted

@@ -38,6 +38,7 @@ AuthType = Literal["none", "basic", "bearer", "oauth2_client_credentials"]
 RetryOn = Literal["all_failures", "transient_only"]
 DisabledReason = Literal["endpoint_gone", "failing"]
 SigningScheme = Literal["v1", "v1a", "both"]
+Ordering = Literal["none", "fifo", "latest"]
 
 MASK = "****"
 # A header whose name says it carries a credential (``X-Api-Key``, ``X-Auth-Token``,
@@ -86,6 +87,14 @@ class Signing(_Strict):
     ``whpk_`` public key) or ``both`` in one ``webhook-signature`` header."""
 
     scheme: SigningScheme = "v1"
+
+
+class Batch(_Strict):
+    """Many callbacks in one request (contract §3b): a JSON array of up to
+    ``max_events`` rendered bodies, sent when full or ``max_wait`` after its first."""
+
+    max_events: int = Field(ge=1, le=1000)
+    max_wait: str = Field(max_length=32)  # duration, e.g. "2s"
 
 
 class RequiredOptions(_Strict):
@@ -150,6 +159,17 @@ class ProfileSpec(_Strict):
     retry_on: RetryOn = "all_failures"
     max_age: str | None = None  # duration, e.g. "2h"
     signing: Signing = Field(default_factory=Signing)
+    # Ordering and batching (contract §3b; docs/ordering.md).
+    ordering: Ordering = Field(
+        default="none",
+        description="none; fifo: callbacks of one message id arrive in event order; latest:"
+        " a status older than one already delivered for the message ends stale",
+    )
+    batch: Batch | None = Field(
+        default=None,
+        description="one request carries a JSON array of up to max_events bodies"
+        " (body_type json only), sent when full or after max_wait",
+    )
 
     @field_validator("title")
     @classmethod
