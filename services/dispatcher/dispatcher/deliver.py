@@ -190,15 +190,8 @@ class Deliverer:
                 acks.append(ended)
         try:
             acks.append(
-                await self._outcome(
-                    job,
-                    event,
-                    profile_id,
-                    delivery_id,
-                    status="failed",
-                    result=AttemptResult(None, (), b"", 0.0, error),
-                    attempted_at=datetime.now(UTC),
-                    latency=False,
+                await self._ending(
+                    job, event, profile_id, delivery_id, status="failed", error=error
                 )
             )
         except Exception:  # the dead letter above still holds the record
@@ -253,15 +246,8 @@ class Deliverer:
             delivery_id=job.delivery_id,
             reason=error,
         )
-        ack = await self._outcome(
-            job,
-            event,
-            profile_id,
-            job.delivery_id,
-            status="cancelled",
-            result=AttemptResult(None, (), b"", 0.0, error),
-            attempted_at=datetime.now(UTC),
-            latency=False,
+        ack = await self._ending(
+            job, event, profile_id, job.delivery_id, status="cancelled", error=error
         )
         acks = [ack]
         if job.key is not None:  # a fifo chain it headed or waited in goes on
@@ -360,16 +346,7 @@ class Deliverer:
             delivery_id=delivery_id,
         )
         error = "superseded by a newer status"
-        ack = await self._outcome(
-            job,
-            event,
-            profile_id,
-            delivery_id,
-            status="stale",
-            result=AttemptResult(None, (), b"", 0.0, error),
-            attempted_at=datetime.now(UTC),
-            latency=False,
-        )
+        ack = await self._ending(job, event, profile_id, delivery_id, status="stale", error=error)
         return [ack]
 
     async def _attempt_now(
@@ -671,6 +648,30 @@ class Deliverer:
         )
         partition = await self._partition(self._outcomes.topic, job.source.partition)
         return self._outcomes.send(partition, delivery_id.encode(), record)
+
+    async def _ending(
+        self,
+        job: Job,
+        event: Event,
+        profile_id: str,
+        delivery_id: str,
+        *,
+        status: OutcomeStatus,
+        error: str,
+    ) -> Awaitable[Any]:
+        """The final outcome of a callback that ends without a request (``failed`` for
+        an internal reason, ``cancelled``, ``stale``): no HTTP status, ``latency_ms``
+        null, ``error`` saying why."""
+        return await self._outcome(
+            job,
+            event,
+            profile_id,
+            delivery_id,
+            status=status,
+            result=AttemptResult(None, (), b"", 0.0, error),
+            attempted_at=datetime.now(UTC),
+            latency=False,
+        )
 
     async def _retry(
         self,
