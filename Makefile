@@ -24,10 +24,8 @@ run: $(STAMP)
 	$(BIN)/python -m callbacks.devstack --broker $(BROKER)
 
 ## test: lint, type-check, audit the locked dependencies and run the whole suite
-## (two workers; TEST_WORKERS=0 runs it in one process)
-TEST_WORKERS ?= 2
 test: $(STAMP) lint typecheck audit
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## audit: known vulnerabilities in the locked set (README "Security"); an unreachable
 ## advisory source is a warning, a known vulnerability a failure

@@ -72,21 +72,6 @@ def _broker_kinds(config: pytest.Config) -> list[str]:
     return wanted
 
 
-# `make test` runs two workers (pytest-xdist, ``--dist loadgroup``): the tests on the
-# Apache Kafka cluster and the fleet fault tests share one worker, so one cluster is
-# started and the heaviest tests never run beside each other; everything else is spread
-# over both. Each worker starts its own PostgreSQL and Tansu.
-SERIAL_GROUP = "kafka-and-fleet"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        on_kafka = callspec is not None and callspec.params.get("kafka") == "kafka"
-        if on_kafka or "/fleet/" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "kafka" not in metafunc.fixturenames:
         return
