@@ -221,6 +221,20 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
+async def start_client(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """Start ``client``, or close it before re-raising if starting fails or is cancelled.
+
+    A client that was built but never closed keeps its connections and their reader
+    tasks until the garbage collector finds it, and warns then, wherever that happens.
+    Callers register ``client.stop`` for their own shutdown only once this returns.
+    """
+    try:
+        await client.start()
+    except BaseException:
+        await client.stop()
+        raise
+
+
 def make_consumer(settings: Settings, *topic_names: str, **overrides: Any) -> AIOKafkaConsumer:
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,

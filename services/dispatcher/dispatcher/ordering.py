@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 from aiokafka.errors import KafkaError
 from callbacks.durations import parse_duration
-from callbacks.kafka import make_consumer, topic_partitions
+from callbacks.kafka import make_consumer, start_client, topic_partitions
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 from prometheus_client import Gauge
@@ -362,7 +362,7 @@ class OrderState:
         if not tps:
             return out
         consumer = make_consumer(self._settings, group_id=None)
-        await consumer.start()
+        await start_client(consumer)
         try:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import pydantic
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
-from callbacks.kafka import make_consumer, topic_partitions
+from callbacks.kafka import make_consumer, start_client, topic_partitions
 from callbacks.logging import get_logger
 from callbacks.models.profiles import ProfileRecord, open_secrets
 from callbacks.settings import Settings
@@ -104,7 +104,7 @@ class ProfileCache:
 
     async def start(self) -> None:
         consumer = make_consumer(self._settings, group_id=None, max_poll_records=2000)
-        await consumer.start()
+        await start_client(consumer)
         self._consumer = consumer
         tps = await topic_partitions(self._settings, self._topic)
         if not tps:

@@ -14,7 +14,7 @@ import orjson
 import pydantic
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from callbacks.kafka import make_consumer
+from callbacks.kafka import make_consumer, start_client
 from callbacks.models.outcomes import RedeliverRequest
 from callbacks.settings import Settings
 
@@ -75,8 +75,9 @@ class EventFetcher:
     ) -> tuple[bytes | None, bytes | None]:
         async with self._lock:
             if self._consumer is None:
-                self._consumer = make_consumer(self._settings, group_id=None)
-                await self._consumer.start()
+                consumer = make_consumer(self._settings, group_id=None)
+                await start_client(consumer)
+                self._consumer = consumer
             consumer = self._consumer
             tp = TopicPartition(topic, partition)
             consumer.assign([tp])

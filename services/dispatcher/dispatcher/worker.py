@@ -40,7 +40,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from callbacks.durations import parse_duration
 from callbacks.health import start_ops_server
-from callbacks.kafka import make_consumer, make_producer
+from callbacks.kafka import make_consumer, make_producer, start_client
 from callbacks.logging import get_logger
 from callbacks.secretbox import SecretBox
 from callbacks.sender import Sender
@@ -153,7 +153,7 @@ class Dispatcher:
             sender = Sender.from_settings(settings)
             stack.push_async_callback(sender.close)
             producer = make_producer(settings)
-            await producer.start()
+            await start_client(producer)
             stack.push_async_callback(producer.stop)
             self._producer = producer
             box = SecretBox(settings.master_keys_bytes())
@@ -194,7 +194,7 @@ class Dispatcher:
                 heartbeat_interval_ms=int(min(3.0, settings.consumer_session_timeout_s / 4) * 1000),
             )
             consumer.subscribe(pattern=self._pattern, listener=_Rebalance(self))
-            await consumer.start()
+            await start_client(consumer)
             stack.push_async_callback(consumer.stop)
             self._consumer = consumer
             log.info(

@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from callbacks.kafka import make_consumer
+from callbacks.kafka import make_consumer, start_client
 from callbacks.logging import get_logger
 from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
@@ -164,7 +164,7 @@ class Ingestor:
 
     async def run(self) -> None:
         consumer = self._consumer()
-        await consumer.start()
+        await start_client(consumer)
         try:
             while True:
                 await self._poll_once(consumer, timeout_ms=500)
@@ -353,7 +353,7 @@ class Ingestor:
         For tests and the benchmark: a deterministic end instead of a sleep.
         """
         consumer = self._consumer()
-        await consumer.start()
+        await start_client(consumer)
         total = 0
         try:
             async with asyncio.timeout(timeout_s):

@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 
 from callbacks.db import create_pool
 from callbacks.health import start_ops_server
-from callbacks.kafka import make_producer
+from callbacks.kafka import make_producer, start_client
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 from prometheus_client import CollectorRegistry
@@ -47,7 +47,7 @@ class Reporter:
             pool = await create_pool(settings.require_database_url(), max_size=5)
             stack.push_async_callback(pool.close)
             producer = make_producer(settings)
-            await producer.start()
+            await start_client(producer)
             stack.push_async_callback(producer.stop)
 
             async def ready() -> dict[str, bool]:

@@ -26,7 +26,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from callbacks.devstack.processes import free_port
-from callbacks.kafka import make_consumer, make_producer
+from callbacks.kafka import make_consumer, make_producer, start_client
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 from callbacks.simulator.events import Gateway, GatewayEvent
@@ -163,12 +163,12 @@ class DemoRun:
                 f"broker {settings.kafka_bootstrap}"
             )
             producer = make_producer(settings)
-            await producer.start()
+            await start_client(producer)
             stack.push_async_callback(producer.stop)
             consumer = make_consumer(
                 settings, settings.topics.outcomes, group_id=None, auto_offset_reset="latest"
             )
-            await consumer.start()
+            await start_client(consumer)
             stack.push_async_callback(consumer.stop)
             await _seek_to_end(consumer)
             follower = asyncio.create_task(
