@@ -44,9 +44,16 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration tests/e2e
 
-lint: $(STAMP)
+# The JavaScript linters (ESLint, Prettier) at package-lock.json's versions, installed on first use.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	npm run --silent lint
 
 typecheck: $(STAMP)
 	$(BIN)/mypy shared/callbacks services/profile-api/profile_api services/dispatcher/dispatcher services/reporter/reporter

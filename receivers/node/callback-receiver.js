@@ -45,11 +45,16 @@ function ed25519Key(publicKey) {
  * secrets: whsec_ signing secrets (v1, HMAC-SHA256); publicKeys: whpk_ keys (v1a, ed25519);
  * pass the old and the new one during a rotation. Unknown versions are skipped.
  */
-function verify(body, headers, { secrets = [], publicKeys = [], toleranceS = TOLERANCE_S, now } = {}) {
+function verify(
+  body,
+  headers,
+  { secrets = [], publicKeys = [], toleranceS = TOLERANCE_S, now } = {},
+) {
   const msgId = header(headers, "webhook-id");
   const stamp = header(headers, "webhook-timestamp");
   const signatures = header(headers, "webhook-signature");
-  if (!/^[0-9]+$/.test(stamp)) throw new VerificationError("webhook-timestamp is not a number of seconds");
+  if (!/^[0-9]+$/.test(stamp))
+    throw new VerificationError("webhook-timestamp is not a number of seconds");
   const current = now ?? Date.now() / 1000;
   if (Math.abs(current - Number(stamp)) > toleranceS) {
     throw new VerificationError("webhook-timestamp is outside the tolerance");
@@ -70,7 +75,8 @@ function verify(body, headers, { secrets = [], publicKeys = [], toleranceS = TOL
     if (version === "v1") {
       for (const key of hmacKeys) {
         const expected = crypto.createHmac("sha256", key).update(signed).digest();
-        if (expected.length === signature.length && crypto.timingSafeEqual(expected, signature)) return;
+        if (expected.length === signature.length && crypto.timingSafeEqual(expected, signature))
+          return;
       }
     } else if (version === "v1a") {
       for (const key of edKeys) {
@@ -86,7 +92,8 @@ const KEY_BYTES = { 128: 16, 192: 24, 256: 32 };
 function mode(algorithm, key) {
   const match = /^aes-(128|192|256)-(gcm|cfb)$/.exec(algorithm);
   if (!match) throw new DecryptionError(`unknown algorithm ${algorithm}`);
-  if (key.length !== KEY_BYTES[match[1]]) throw new DecryptionError(`${algorithm} needs a ${match[1]}-bit key`);
+  if (key.length !== KEY_BYTES[match[1]])
+    throw new DecryptionError(`${algorithm} needs a ${match[1]}-bit key`);
   return match[2];
 }
 
@@ -131,4 +138,11 @@ function decryptBody(algorithm, key, envelope) {
   return decrypt(algorithm, key, iv, fromBase64(envelope.encrypted, DecryptionError));
 }
 
-module.exports = { verify, decryptValue, decryptBody, VerificationError, DecryptionError, TOLERANCE_S };
+module.exports = {
+  verify,
+  decryptValue,
+  decryptBody,
+  VerificationError,
+  DecryptionError,
+  TOLERANCE_S,
+};

@@ -3,12 +3,22 @@
 "use strict";
 
 const fs = require("node:fs");
-const { verify, decryptValue, decryptBody, VerificationError, DecryptionError } = require("./callback-receiver");
+const {
+  verify,
+  decryptValue,
+  decryptBody,
+  VerificationError,
+  DecryptionError,
+} = require("./callback-receiver");
 
 function run(fields) {
   if (fields[0] === "sig") {
     const [now, tolerance, msgId, stamp, signature, body, secrets, publicKeys] = fields.slice(3);
-    const headers = { "Webhook-Id": msgId, "webhook-timestamp": stamp, "webhook-signature": signature };
+    const headers = {
+      "Webhook-Id": msgId,
+      "webhook-timestamp": stamp,
+      "webhook-signature": signature,
+    };
     verify(Buffer.from(body, "base64"), headers, {
       secrets: secrets.split(" ").filter(Boolean),
       publicKeys: publicKeys.split(" ").filter(Boolean),
@@ -19,7 +29,10 @@ function run(fields) {
   }
   const [algorithm, scope, key, token] = fields.slice(3, 7);
   const rawKey = Buffer.from(key, "base64");
-  const plain = scope === "values" ? decryptValue(algorithm, rawKey, token) : decryptBody(algorithm, rawKey, JSON.parse(token));
+  const plain =
+    scope === "values"
+      ? decryptValue(algorithm, rawKey, token)
+      : decryptBody(algorithm, rawKey, JSON.parse(token));
   return plain.toString("base64");
 }
 

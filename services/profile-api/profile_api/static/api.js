@@ -56,7 +56,7 @@ async function request(method, path, { body = undefined, params = undefined, key
   }
   if (response.status === 204) return null;
   const text = await response.text();
-  let data = null;
+  let data;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
