@@ -197,3 +197,64 @@ async def test_every_optional_section_saves_and_comes_back_with_secrets_masked(
     assert saved["authentication"]["password"] == "****"
     assert saved["required_options"] == {"enabled": True, "variables": ["session_id"]}
     assert saved["retry_on"] == "transient_only"
+
+
+async def test_rows_are_added_removed_and_renumbered_alike_for_headers_and_filters(
+    web_page: Page, web_api: WebApi, web_api_key: str, web_sink: Sink
+) -> None:
+    await sign_in(web_page, web_api.url, web_api_key)
+    await fill_sms_profile(web_page, web_sink)  # Header 1 is X-Id
+    await web_page.get_by_label("Body", exact=True).fill('{"status": "{{status}}"}')
+    add_header = web_page.get_by_role("button", name="Add header")
+    for name, value in (("X-Gone", "1"), ("X-Tag", "{{status}}")):
+        await add_header.click()
+        number = await web_page.locator(".rows-group[data-field='headers'] .row").count()
+        await expect(web_page.get_by_label(f"Header {number} name")).to_be_focused()
+        await web_page.get_by_label(f"Header {number} name").fill(name)
+        await web_page.get_by_label(f"Header {number} value").fill(value)
+
+    # Removing a middle row renumbers the rest and focuses the row that took its place.
+    await web_page.get_by_role("button", name="Remove header 2").click()
+    await expect(web_page.get_by_label("Header 2 name")).to_have_value("X-Tag")
+    await expect(web_page.get_by_label("Header 2 name")).to_be_focused()
+    await expect(web_page.get_by_label("Header 2 value")).to_have_attribute("data-row", "2")
+    await expect(web_page.get_by_role("button", name="Remove header 3")).to_have_count(0)
+
+    # An API error on headers.<name> lands beside that row's value.
+    await add_header.click()
+    await web_page.get_by_label("Header 3 name").fill("Host")
+    await web_page.get_by_label("Header 3 value").fill("example.org")
+    await web_page.get_by_role("button", name="Save").click()
+    error = await field_error(web_page, "Header 3 value")
+    await expect(error).to_contain_text("set by the platform")
+    await expect(web_page.locator(".error-summary")).to_contain_text("headers.Host")
+
+    # Removing the last row focuses the one before it.
+    await web_page.get_by_role("button", name="Remove header 3").click()
+    await expect(web_page.get_by_label("Header 2 name")).to_be_focused()
+
+    # The filters' rows behave the same; removing the only row focuses Add.
+    add_filter = web_page.get_by_role("button", name="Add filter")
+    await add_filter.click()
+    await expect(web_page.get_by_label("Filter 1 variable")).to_be_focused()
+    await add_filter.click()
+    await web_page.get_by_label("Filter 2 condition").select_option("equals")
+    await expect(web_page.get_by_label("Filter 2 values")).to_have_attribute(
+        "data-field", "filters.1.equals"
+    )
+    await web_page.get_by_role("button", name="Remove filter 1").click()
+    await expect(web_page.get_by_label("Filter 1 variable")).to_be_focused()
+    await expect(web_page.get_by_label("Filter 1 condition")).to_have_value("equals")
+    await expect(web_page.get_by_label("Filter 1 values")).to_have_attribute(
+        "data-field", "filters.0.equals"
+    )
+    await web_page.get_by_role("button", name="Remove filter 1").click()
+    await expect(add_filter).to_be_focused()
+    await expect(web_page.locator(".filter-row")).to_have_count(0)
+
+    await web_page.get_by_role("button", name="Save").click()
+    await expect(web_page.get_by_role("heading", name="Edit: Order SMS status")).to_be_visible()
+    _, listing = await web_api.call("GET", "/v1/callback-profiles", web_api_key)
+    [saved] = listing["items"]
+    assert saved["headers"] == {"X-Id": "{{message_id}}", "X-Tag": "{{status}}"}
+    assert saved["filters"] == []

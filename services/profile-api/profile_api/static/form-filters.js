@@ -3,6 +3,7 @@
 // field paths ("filters.1.variable", "filters.1.in"), so a 422 lands beside them.
 
 import { h, nextId, replaceChildren } from "./dom.js";
+import { rowEditor } from "./form-parts.js";
 
 const OPERATORS = [
   ["in", "is one of"],
@@ -30,9 +31,7 @@ function valuesText(filter) {
  * row's choice of variable (the channel's catalog for the chosen events).
  */
 export function filtersEditor(filters) {
-  const list = h("div", { class: "rows filters" });
   let variables = [];
-  const group = h("div", { class: "rows-group", "data-field": "filters" }, list);
 
   function variableOptions(select, chosen) {
     const names = variables.map((v) => v.name);
@@ -44,22 +43,7 @@ export function filtersEditor(filters) {
     if (chosen) select.value = chosen;
   }
 
-  function renumber() {
-    [...list.children].forEach((row, index) => {
-      const n = index + 1;
-      const [variable, operator, values] = row.querySelectorAll("select, input");
-      variable.dataset.field = `filters.${index}.variable`;
-      operator.dataset.field = `filters.${index}`;
-      const op = operator.value;
-      values.dataset.field = `filters.${index}.${op === "not_in" || op === "equals" ? op : "in"}`;
-      row.querySelector(".variable-label").textContent = `Filter ${n} variable`;
-      row.querySelector(".operator-label").textContent = `Filter ${n} condition`;
-      row.querySelector(".values-label").textContent = `Filter ${n} values`;
-      row.querySelector(".remove").setAttribute("aria-label", `Remove filter ${n}`);
-    });
-  }
-
-  function addRow(filter = {}, focus = false) {
+  function renderRow(filter = {}) {
     const variable = h("select", { id: nextId("filter-variable") });
     const operator = h(
       "select",
@@ -74,66 +58,63 @@ export function filtersEditor(filters) {
       spellcheck: "false",
       placeholder: "failed, undelivered",
     });
-    const rowError = h("p", { class: "field-error", id: `${values.id}-error`, hidden: true });
-    for (const control of [variable, operator, values])
-      control.setAttribute("aria-describedby", rowError.id);
     variableOptions(variable, filter.variable || variables[0]?.name || "");
-    const showValues = () => {
+    const variableCaption = h("label", { for: variable.id, class: "variable-label" });
+    const operatorCaption = h("label", { for: operator.id, class: "operator-label" });
+    const valuesCaption = h("label", { for: values.id, class: "values-label" });
+    let shownAs = 0; // the row's number, kept for relabelling when the condition changes
+
+    function number(n) {
+      shownAs = n;
+      const index = n - 1;
+      variable.dataset.field = `filters.${index}.variable`;
+      operator.dataset.field = `filters.${index}`;
+      const op = operator.value;
+      values.dataset.field = `filters.${index}.${op === "not_in" || op === "equals" ? op : "in"}`;
+      variableCaption.textContent = `Filter ${n} variable`;
+      operatorCaption.textContent = `Filter ${n} condition`;
+      valuesCaption.textContent = `Filter ${n} values`;
+    }
+
+    // "is present" and "is absent or empty" take no values.
+    function showValues() {
       values.hidden = operator.value === "exists" || operator.value === "missing";
-      row.querySelector(".values-label").hidden = values.hidden;
-      renumber();
-    };
-    operator.addEventListener("change", showValues);
-    const row = h(
-      "div",
-      { class: "row filter-row" },
-      h("label", { for: variable.id, class: "variable-label" }),
-      variable,
-      h("label", { for: operator.id, class: "operator-label" }),
-      operator,
-      h("label", { for: values.id, class: "values-label" }),
-      values,
-      h("button", {
-        type: "button",
-        class: "button small secondary remove",
-        text: "Remove",
-        onclick: () => {
-          const next = row.nextElementSibling || row.previousElementSibling;
-          row.remove();
-          renumber();
-          (next?.querySelector("select") || addButton).focus();
-          group.dispatchEvent(new Event("input", { bubbles: true }));
-        },
-      }),
-      rowError,
-    );
-    list.append(row);
+      valuesCaption.hidden = values.hidden;
+    }
     showValues();
-    if (focus) variable.focus();
+    operator.addEventListener("change", () => {
+      showValues();
+      number(shownAs);
+    });
+
+    return {
+      cells: [variableCaption, variable, operatorCaption, operator, valuesCaption, values],
+      controls: [variable, operator, values],
+      variable,
+      operator,
+      values,
+      number,
+    };
   }
 
-  const addButton = h("button", {
-    type: "button",
-    class: "button small secondary",
-    text: "Add filter",
-    onclick: () => addRow({}, true),
+  const editor = rowEditor({
+    path: "filters",
+    noun: "Filter",
+    items: filters || [],
+    renderRow,
+    listClass: "rows filters",
+    rowClass: "row filter-row",
   });
-  for (const filter of filters || []) addRow(filter);
-  group.append(addButton);
 
   return {
-    el: group,
+    el: editor.el,
     setVariables(next) {
       variables = next;
-      for (const row of list.children) {
-        const select = row.querySelector("select");
-        variableOptions(select, select.value);
-      }
+      for (const { variable } of editor.rows()) variableOptions(variable, variable.value);
     },
     /** The rows as API filters; values are comma-separated in the input. */
     collect() {
-      return [...list.children].map((row) => {
-        const [variable, operator, values] = row.querySelectorAll("select, input");
+      return editor.rows().map(({ variable, operator, values }) => {
         const items = values.value
           .split(",")
           .map((v) => v.trim())

@@ -1,85 +1,138 @@
-// Building blocks of the profile form: key/value rows, switches, the variable picker
-// and the Test result. Each returns plain elements plus the few functions the form needs.
+// Building blocks of the profile form: the row editor (and its key/value rows), switches,
+// the variable picker and the Test result. Each returns plain elements plus the few
+// functions the form needs.
 
 import { announce, copyButton, h, nextId, replaceChildren } from "./dom.js";
 
 /**
- * Key/value rows (headers, query parameters, form fields). `path` is the API field
- * ("headers"); an API error on "headers.X-Id" lands beside the value of row "X-Id".
+ * Editable rows with **Add <noun>** and **Remove** (headers, form fields, filters).
+ * `renderRow(item)` builds one row from an item of `items` (undefined for a row the user
+ * adds) and returns `{ cells, controls, number(n) }` plus anything its caller reads back:
+ * `cells` are the row's labels and controls in order, `controls` its inputs (the first
+ * takes focus, all are described by the row's error slot, whose id is the last control's
+ * id + "-error"), and `number(n)` relabels it as row n. `errorSlot` adds a slot under the
+ * rows for errors on the list itself. Removing a row renumbers the rest, focuses the
+ * neighbour's first control (or Add) and fires `input` on the group.
  */
-export function rowsEditor({ path, noun, rows, keyLabel = "Name", valueLabel = "Value" }) {
-  const list = h("div", { class: "rows" });
-  const error = h("p", { class: "field-error", id: nextId("rows-error"), hidden: true });
+export function rowEditor({
+  path,
+  noun,
+  items,
+  renderRow,
+  listClass = "rows",
+  rowClass = "row",
+  errorSlot = false,
+}) {
+  const list = h("div", { class: listClass });
+  const error = errorSlot
+    ? h("p", { class: "field-error", id: nextId("rows-error"), hidden: true })
+    : null;
   const group = h(
     "div",
-    { class: "rows-group", "data-field": path, "aria-describedby": error.id },
+    { class: "rows-group", "data-field": path, "aria-describedby": error?.id },
     list,
     error,
   );
+  const entries = []; // { el, row } in the order shown
 
   function renumber() {
-    [...list.children].forEach((row, index) => {
+    entries.forEach(({ el, row }, index) => {
       const n = index + 1;
-      const [keyInput, valueInput] = row.querySelectorAll("input");
-      row.querySelector(".key-label").textContent = `${noun} ${n} ${keyLabel.toLowerCase()}`;
-      row.querySelector(".value-label").textContent = `${noun} ${n} ${valueLabel.toLowerCase()}`;
-      row.querySelector(".remove").setAttribute("aria-label", `Remove ${noun.toLowerCase()} ${n}`);
-      keyInput.dataset.row = String(n);
-      valueInput.dataset.row = String(n);
+      row.number(n);
+      el.querySelector(".remove").setAttribute("aria-label", `Remove ${noun.toLowerCase()} ${n}`);
     });
   }
 
-  function addRow(key = "", value = "", focus = false) {
-    const keyInput = h("input", { type: "text", class: "key", value: key, spellcheck: "false" });
-    const valueInput = h("input", { type: "text", class: "value", value, spellcheck: "false" });
-    valueInput.dataset.template = `${noun} value`;
-    keyInput.id = nextId("row-key");
-    valueInput.id = nextId("row-value");
-    const rowError = h("p", { class: "field-error", id: `${valueInput.id}-error`, hidden: true });
-    keyInput.setAttribute("aria-describedby", rowError.id);
-    valueInput.setAttribute("aria-describedby", rowError.id);
-    const row = h(
+  function remove(entry) {
+    const at = entries.indexOf(entry);
+    const neighbour = entries[at + 1] || entries[at - 1];
+    entries.splice(at, 1);
+    entry.el.remove();
+    renumber();
+    (neighbour?.row.controls[0] || addButton).focus();
+    group.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function addRow(item, focus = false) {
+    const row = renderRow(item);
+    const rowError = h("p", {
+      class: "field-error",
+      id: `${row.controls[row.controls.length - 1].id}-error`,
+      hidden: true,
+    });
+    for (const control of row.controls) control.setAttribute("aria-describedby", rowError.id);
+    const entry = { row };
+    entry.el = h(
       "div",
-      { class: "row" },
-      h("label", { for: keyInput.id, class: "key-label" }),
-      keyInput,
-      h("label", { for: valueInput.id, class: "value-label" }),
-      valueInput,
+      { class: rowClass },
+      row.cells,
       h("button", {
         type: "button",
         class: "button small secondary remove",
         text: "Remove",
-        onclick: () => {
-          const next = row.nextElementSibling || row.previousElementSibling;
-          row.remove();
-          renumber();
-          (next?.querySelector("input") || addButton).focus();
-          group.dispatchEvent(new Event("input", { bubbles: true }));
-        },
+        onclick: () => remove(entry),
       }),
       rowError,
     );
-    list.append(row);
+    entries.push(entry);
+    list.append(entry.el);
     renumber();
-    if (focus) keyInput.focus();
+    if (focus) row.controls[0].focus();
   }
 
   const addButton = h("button", {
     type: "button",
     class: "button small secondary",
     text: `Add ${noun.toLowerCase()}`,
-    onclick: () => addRow("", "", true),
+    onclick: () => addRow(undefined, true),
   });
-  for (const [key, value] of Object.entries(rows || {})) addRow(key, value);
+  for (const item of items) addRow(item);
   group.append(addButton);
 
+  return { el: group, rows: () => entries.map((entry) => entry.row) };
+}
+
+/**
+ * Key/value rows (headers, query parameters, form fields). `path` is the API field
+ * ("headers"); an API error on "headers.X-Id" lands beside the value of row "X-Id".
+ */
+export function rowsEditor({ path, noun, rows, keyLabel = "Name", valueLabel = "Value" }) {
+  function renderRow([key, value] = ["", ""]) {
+    const keyInput = h("input", { type: "text", class: "key", value: key, spellcheck: "false" });
+    const valueInput = h("input", { type: "text", class: "value", value, spellcheck: "false" });
+    valueInput.dataset.template = `${noun} value`;
+    keyInput.id = nextId("row-key");
+    valueInput.id = nextId("row-value");
+    const keyCaption = h("label", { for: keyInput.id, class: "key-label" });
+    const valueCaption = h("label", { for: valueInput.id, class: "value-label" });
+    return {
+      cells: [keyCaption, keyInput, valueCaption, valueInput],
+      controls: [keyInput, valueInput],
+      keyInput,
+      valueInput,
+      number(n) {
+        keyCaption.textContent = `${noun} ${n} ${keyLabel.toLowerCase()}`;
+        valueCaption.textContent = `${noun} ${n} ${valueLabel.toLowerCase()}`;
+        keyInput.dataset.row = String(n);
+        valueInput.dataset.row = String(n);
+      },
+    };
+  }
+
+  const editor = rowEditor({
+    path,
+    noun,
+    items: Object.entries(rows || {}),
+    renderRow,
+    errorSlot: true,
+  });
+
   return {
-    el: group,
+    el: editor.el,
     /** The rows as an object; rows with an empty name are ignored. */
     collect() {
       const out = {};
-      for (const row of list.children) {
-        const [keyInput, valueInput] = row.querySelectorAll("input");
+      for (const { keyInput, valueInput } of editor.rows()) {
         const key = keyInput.value.trim();
         if (key) out[key] = valueInput.value;
       }
@@ -87,8 +140,7 @@ export function rowsEditor({ path, noun, rows, keyLabel = "Name", valueLabel = "
     },
     /** The input an error on `<path>.<key>` belongs to. */
     inputFor(key) {
-      for (const row of list.children) {
-        const [keyInput, valueInput] = row.querySelectorAll("input");
+      for (const { keyInput, valueInput } of editor.rows()) {
         if (keyInput.value.trim() === key) return valueInput;
       }
       return null;
