@@ -224,6 +224,58 @@ async def test_delivery_log_shows_callbacks_attempts_and_redelivers(
     await expect(web_page.locator("#status")).to_have_text(f"Redelivery of {failed} requested.")
 
 
+async def test_delivery_log_pages_with_previous_and_next(
+    web_page: Page, web_api: WebApi, web_api_key: str, db_pool: Any
+) -> None:
+    profile = await create(
+        web_api, web_api_key, title="Paged", url="https://paged.example/h", method="GET"
+    )
+    account = await db_pool.fetchval(
+        "SELECT account_id FROM callback_profiles WHERE id = $1", profile["id"]
+    )
+    suffix = profile["id"][:8]
+    now = datetime.now(UTC)
+    for n in range(22):  # 20 on the first page, 2 on the second; dlv-…-00 is the newest
+        delivery_id = f"dlv-{suffix}-{n:02}"
+        await db_pool.execute(
+            """INSERT INTO deliveries (delivery_id, account_id, profile_id, event_id, event,
+                   channel, attempt, attempt_id, status, final, http_status, error, latency_ms,
+                   first_attempted_at, last_attempted_at, source_topic, source_partition,
+                   source_offset)
+               VALUES ($1, $2, $3, $4, 'sms.send', 'sms', 1, $5, 'delivered', true, 200, NULL,
+                   12.5, $6, $6, NULL, 0, 0)""",
+            delivery_id,
+            account,
+            uuid.UUID(profile["id"]),
+            f"evt-{delivery_id}",
+            f"{delivery_id}-a1",
+            now - timedelta(seconds=n),
+        )
+
+    await sign_in(web_page, web_api.url, web_api_key)
+    await web_page.get_by_role("link", name="Delivery log of Paged").click()
+    rows = web_page.locator("table.deliveries > tbody > tr:not(.detail)")
+    pager = web_page.get_by_role("navigation", name="Pages")
+    previous = pager.get_by_role("button", name="Previous")
+    following = pager.get_by_role("button", name="Next")
+    await expect(rows).to_have_count(20)
+    await expect(rows.first).to_contain_text(f"dlv-{suffix}-00")
+    await expect(pager).to_contain_text("Page 1")
+    await expect(previous).to_be_disabled()
+
+    await following.click()
+    await expect(rows).to_have_count(2)
+    await expect(rows.last).to_contain_text(f"dlv-{suffix}-21")
+    await expect(pager).to_contain_text("Page 2")
+    await expect(following).to_be_disabled()
+
+    await previous.click()
+    await expect(rows).to_have_count(20)
+    await expect(rows.first).to_contain_text(f"dlv-{suffix}-00")
+    await expect(pager).to_contain_text("Page 1")
+    await expect(previous).to_be_disabled()
+
+
 async def test_delivery_log_says_when_the_api_has_no_delivery_log(
     web_page: Page, web_api: WebApi, web_api_key: str
 ) -> None:

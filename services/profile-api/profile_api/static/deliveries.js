@@ -12,8 +12,8 @@ import {
   replaceChildren,
   setFieldError,
 } from "./dom.js";
+import { cursorPager, PAGE_SIZE } from "./pager.js";
 
-const PAGE_SIZE = 20;
 const RECOVERY_POLL_MS = 1000;
 
 /** "2026-11-24T10:00" (a datetime-local value, the browser's zone) as ISO 8601 UTC. */
@@ -243,8 +243,7 @@ export async function renderDeliveries(root, profileId) {
   document.title = "Delivery log · Callback Profiles";
   const heading = h("h1", { tabindex: "-1", text: "Delivery log" });
   const results = h("section", { class: "results", "aria-live": "polite", "aria-busy": "true" });
-  const cursors = [null];
-  let page = 0;
+  const pager = cursorPager(load);
   replaceChildren(
     root,
     h(
@@ -267,7 +266,7 @@ export async function renderDeliveries(root, profileId) {
       data = await api.listDeliveries({
         profile_id: profileId,
         limit: PAGE_SIZE,
-        cursor: cursors[page],
+        cursor: pager.cursor,
       });
     } catch (error) {
       const missing = error.status === 404 || error.status === 405;
@@ -282,32 +281,6 @@ export async function renderDeliveries(root, profileId) {
       return;
     }
     const items = data.items || [];
-    if (data.next_cursor) cursors[page + 1] = data.next_cursor;
-    const pager = h(
-      "nav",
-      { class: "pager", "aria-label": "Pages" },
-      h("button", {
-        type: "button",
-        class: "button secondary",
-        text: "Previous",
-        disabled: page === 0,
-        onclick: () => {
-          page -= 1;
-          load();
-        },
-      }),
-      h("span", { text: `Page ${page + 1}` }),
-      h("button", {
-        type: "button",
-        class: "button secondary",
-        text: "Next",
-        disabled: !data.next_cursor,
-        onclick: () => {
-          page += 1;
-          load();
-        },
-      }),
-    );
     const headers = [
       "Delivery",
       "Event",
@@ -340,7 +313,7 @@ export async function renderDeliveries(root, profileId) {
             ),
           )
         : h("p", { class: "summary", text: "No callbacks delivered for this profile yet." }),
-      pager,
+      pager.nav(data.next_cursor),
     );
     results.setAttribute("aria-busy", "false");
   }

@@ -5,8 +5,8 @@
 import { api } from "./api.js";
 import { announce, copyButton, field, formatDate, h, replaceChildren, urlHost } from "./dom.js";
 import { fillTrendCell } from "./health.js";
+import { cursorPager, PAGE_SIZE } from "./pager.js";
 
-const PAGE_SIZE = 20;
 const METHODS = ["GET", "POST", "PUT", "DELETE"];
 
 export const CHANNEL_TITLES = {
@@ -171,8 +171,7 @@ function profileTable(items) {
 export async function renderList(root, query) {
   document.title = "Callback Profiles";
   const filters = filtersFrom(query);
-  const cursors = [null]; // cursors[i] fetches page i; the first page has none
-  let page = 0;
+  const pager = cursorPager(() => load().catch(showError));
 
   const results = h("section", {
     class: "results",
@@ -201,46 +200,18 @@ export async function renderList(root, query) {
       created_from: dayStart(filters.from),
       created_to: dayEnd(filters.to),
       limit: PAGE_SIZE,
-      cursor: cursors[page],
+      cursor: pager.cursor,
     });
     const items = data.items || [];
-    if (data.next_cursor) cursors[page + 1] = data.next_cursor;
-    else cursors.length = page + 1;
     const summary = items.length
-      ? `Page ${page + 1}: ${items.length} profile${items.length === 1 ? "" : "s"}.`
+      ? `Page ${pager.number}: ${items.length} profile${items.length === 1 ? "" : "s"}.`
       : "No callback profiles match these filters.";
-    const prev = h("button", {
-      type: "button",
-      class: "button secondary",
-      text: "Previous",
-      disabled: page === 0,
-      onclick: () => {
-        page -= 1;
-        load().catch(showError);
-      },
-    });
-    const next = h("button", {
-      type: "button",
-      class: "button secondary",
-      text: "Next",
-      disabled: !data.next_cursor,
-      onclick: () => {
-        page += 1;
-        load().catch(showError);
-      },
-    });
     replaceChildren(
       results,
       h("h2", { id: "results-title", class: "visually-hidden", text: "Results" }),
       h("p", { class: "summary", text: summary }),
       items.length ? h("div", { class: "table-wrap" }, profileTable(items)) : null,
-      h(
-        "nav",
-        { class: "pager", "aria-label": "Pages" },
-        prev,
-        h("span", { text: `Page ${page + 1}` }),
-        next,
-      ),
+      pager.nav(data.next_cursor),
     );
     results.setAttribute("aria-busy", "false");
     announce(summary, "info", false);
