@@ -1,6 +1,7 @@
-// The Add / Edit page of a callback profile (issue 6, contract §3 and §3a): every
-// field of the profile, the variable picker, Test, Save (with the API's field errors
-// beside their inputs) and Delete.
+// The Add / Edit page of a callback profile (contract §3 and §3a): every field of the
+// profile, the variable picker, Test, Save (with the API's field errors beside their
+// inputs) and Delete. Each section of the form is built by its own function below;
+// `renderProfileForm` assembles them and keeps the channel-dependent ones in step.
 
 import { api } from "./api.js";
 import { announce, field, h, replaceChildren, setFlash, takeFlash } from "./dom.js";
@@ -26,28 +27,23 @@ import { profileHealth } from "./health.js";
 import { CHANNEL_TITLES } from "./list.js";
 import { deleteBox, flashNotice, profileFacts } from "./profile-extras.js";
 
-/** Render the form for profile `id` (edit) or a new one (id null). */
-export async function renderProfileForm(root, id) {
-  const [catalog, stored] = await Promise.all([api.catalog(), id ? api.getProfile(id) : null]);
-  const profile = { ...NEW_PROFILE, ...(stored || {}) };
-  const isNew = !stored;
-  const flash = takeFlash();
-  document.title = `${isNew ? "Add" : "Edit"} callback profile · Callback Profiles`;
-  const channelOf = (name) =>
+/** The catalog's entry for channel `name`; an unknown channel offers GET and POST only. */
+function channelSpec(catalog, name) {
+  return (
     catalog.find((c) => c.channel === name) || {
       channel: name,
       methods: ["GET", "POST"],
       events: [],
-    };
+    }
+  );
+}
 
-  const form = h("form", {
-    class: "profile-form",
-    novalidate: true,
-    "aria-labelledby": "form-title",
-  });
-  const summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
-
-  // Basics
+/**
+ * Title, channel (fixed once saved), events, method and URL.
+ * `showChannel(spec, chosen, onEventsChange)` offers that channel's events (with `chosen`
+ * ticked; `onEventsChange` runs when the user ticks one) and its methods.
+ */
+function profileSection(profile, isNew) {
   const title = field(
     "Title",
     h("input", { type: "text", value: profile.title, maxlength: 200, required: true }),
@@ -79,14 +75,78 @@ export async function renderProfileForm(root, id) {
     },
   );
   url.input.dataset.template = "URL";
+  let events = checkboxGroup("Events", "events", [], []);
 
-  // Headers, query parameters, body
+  function showChannel(spec, chosen, onEventsChange) {
+    const isDefault = spec.channel === "default";
+    const selected = isDefault ? [] : chosen.filter((e) => spec.events.some((x) => x.name === e));
+    events = checkboxGroup(
+      "Events for the selected channel",
+      "events",
+      spec.events.map((e) => [e.name, e.name, e.description || ""]),
+      selected,
+      {
+        disabled: isDefault,
+        note: isDefault ? "Default receives every event with the envelope variables only." : "",
+      },
+    );
+    events.el.addEventListener("change", () => onEventsChange());
+    replaceChildren(eventsSlot, events.el);
+    const current = method.input.value || profile.method;
+    replaceChildren(
+      method.input,
+      spec.methods.map((m) => h("option", { value: m, text: m, selected: m === current })),
+    );
+    if (!spec.methods.includes(method.input.value)) method.input.value = spec.methods[0];
+  }
+
+  const el = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Profile" }),
+    title.wrap,
+    channel.wrap,
+    eventsSlot,
+    method.wrap,
+    url.wrap,
+  );
+  return { el, title, channel, method, url, events: () => events.values(), showChannel };
+}
+
+/** The headers, sent with every callback. */
+function headersSection(profile) {
   const headers = rowsEditor({ path: "headers", noun: "Header", rows: profile.headers });
+  const el = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Headers" }),
+    h("p", { class: "hint", text: "Sent with every callback, e.g. an API key or Content-Type." }),
+    headers.el,
+  );
+  return { el, headers };
+}
+
+/** The query parameters added to the URL. */
+function queryParamsSection(profile) {
   const queryParams = rowsEditor({
     path: "query_params",
     noun: "Query parameter",
     rows: profile.query_params,
   });
+  const el = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Query parameters" }),
+    queryParams.el,
+  );
+  return { el, queryParams };
+}
+
+/**
+ * Body type and body, or form-field rows for a form body. `showFor(method)` shows the
+ * section for POST and PUT only and allows only JSON for PUT.
+ */
+function bodySection(profile) {
   const bodyType = field("Body type", select(BODY_TYPES, profile.body_type || "json"), {
     field: "body_type",
   });
@@ -107,7 +167,7 @@ export async function renderProfileForm(root, id) {
     h("h3", { text: "Form fields" }),
     formFields.el,
   );
-  const bodySection = h(
+  const el = h(
     "fieldset",
     { class: "section" },
     h("legend", { text: "Body" }),
@@ -116,9 +176,27 @@ export async function renderProfileForm(root, id) {
     formFieldsBox,
   );
 
-  let events = checkboxGroup("Events", "events", [], []);
+  function showFor(method) {
+    el.hidden = !(method === "POST" || method === "PUT");
+    for (const option of bodyType.input.options)
+      option.disabled = method === "PUT" && option.value !== "json";
+    if (method === "PUT") bodyType.input.value = "json";
+    const isForm = bodyType.input.value === "form";
+    body.wrap.hidden = isForm;
+    formFieldsBox.hidden = !isForm;
+  }
+
+  return { el, bodyType, body, formFields, showFor };
+}
+
+/**
+ * The switch and the variables an event must carry to be delivered.
+ * `setVariables(variables, keep)` offers `variables` with `keep` ticked (null: the ones
+ * ticked now).
+ */
+function requiredOptionsSection(profile) {
   let required = checkboxGroup("Required variables", "required_options.variables", [], []);
-  const requiredSlot = h("div", {});
+  const slot = h("div", {});
   const requiredSwitch = toggleSwitch(
     "Enable callback required options",
     profile.required_options.enabled,
@@ -127,11 +205,55 @@ export async function renderProfileForm(root, id) {
     },
     "required_options.enabled",
   );
-  const filterRows = filtersEditor(profile.filters || []);
-  const encryption = encryptionSection(profile.encryption);
-  const authentication = authenticationSection(profile.authentication);
 
-  // Delivery options
+  function setVariables(variables, keep) {
+    const ticked = keep ?? required.values();
+    required = checkboxGroup(
+      "Variables that must be present and non-empty",
+      "required_options.variables",
+      variables.map((v) => [v.name, v.name, ""]),
+      ticked,
+    );
+    required.el.hidden = !requiredSwitch.input.checked;
+    replaceChildren(slot, required.el);
+  }
+
+  const el = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Callback required options" }),
+    h("p", {
+      class: "hint",
+      text: "Only deliver events that carry every chosen variable (useful for chatbot endpoints).",
+    }),
+    requiredSwitch.el,
+    slot,
+  );
+  return {
+    el,
+    setVariables,
+    values: () => ({ enabled: requiredSwitch.input.checked, variables: required.values() }),
+  };
+}
+
+/** The filters every delivered event must pass. */
+function filtersSection(profile) {
+  const filterRows = filtersEditor(profile.filters || []);
+  const el = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Filters" }),
+    h("p", {
+      class: "hint",
+      text: "Only deliver events for which every filter holds, e.g. status is one of failed, undelivered. Values are comma-separated.",
+    }),
+    filterRows.el,
+  );
+  return { el, filterRows };
+}
+
+/** Retry policy, maximum age, signature scheme and the enabled switch. */
+function deliverySection(profile) {
   const retryOn = field(
     "Retry on",
     select(
@@ -172,81 +294,27 @@ export async function renderProfileForm(root, id) {
     },
   );
   const enabled = toggleSwitch("Profile enabled", profile.enabled !== false, () => {}, "enabled");
-
-  const picker = variablePicker(form, () =>
-    bodySection.hidden || body.wrap.hidden ? url.input : body.input,
+  const el = h(
+    "fieldset",
+    { class: "section" },
+    h("legend", { text: "Delivery" }),
+    retryOn.wrap,
+    maxAge.wrap,
+    signingScheme.wrap,
+    enabled.el,
   );
+  return { el, retryOn, maxAge, signingScheme, enabled };
+}
+
+/**
+ * The Test section: the event to simulate and where the result is shown.
+ * `setEvents(names)` offers those events (none: the envelope variables only).
+ */
+function testSection() {
   const testEvent = field("Event to simulate", h("select", {}));
-  const testOutput = h("div", { class: "test-output", "aria-live": "polite" });
-  let dirty = isNew;
-  form.addEventListener("input", () => {
-    dirty = true;
-  });
-  form.addEventListener("change", () => {
-    dirty = true;
-  });
+  const output = h("div", { class: "test-output", "aria-live": "polite" });
 
-  let initial = true; // the first render shows the stored choices; a channel change clears them
-
-  function refresh() {
-    const spec = channelOf(channel.input.value);
-    const isDefault = spec.channel === "default";
-    const chosen = initial ? profile.events : [];
-    const selected = isDefault ? [] : chosen.filter((e) => spec.events.some((x) => x.name === e));
-    events = checkboxGroup(
-      "Events for the selected channel",
-      "events",
-      spec.events.map((e) => [e.name, e.name, e.description || ""]),
-      selected,
-      {
-        disabled: isDefault,
-        note: isDefault ? "Default receives every event with the envelope variables only." : "",
-      },
-    );
-    events.el.addEventListener("change", () => refreshVariables());
-    replaceChildren(eventsSlot, events.el);
-    const current = method.input.value || profile.method;
-    replaceChildren(
-      method.input,
-      spec.methods.map((m) => h("option", { value: m, text: m, selected: m === current })),
-    );
-    if (!spec.methods.includes(method.input.value)) method.input.value = spec.methods[0];
-    refreshMethod();
-    refreshVariables();
-    initial = false;
-  }
-
-  function refreshMethod() {
-    const m = method.input.value;
-    bodySection.hidden = !(m === "POST" || m === "PUT");
-    for (const option of bodyType.input.options)
-      option.disabled = m === "PUT" && option.value !== "json";
-    if (m === "PUT") bodyType.input.value = "json";
-    const isForm = bodyType.input.value === "form";
-    body.wrap.hidden = isForm;
-    formFieldsBox.hidden = !isForm;
-  }
-
-  function refreshVariables() {
-    const spec = channelOf(channel.input.value);
-    const variables = channelVariables(spec, events.values());
-    picker.setVariables(variables);
-    filterRows.setVariables(variables);
-    const keep = initial ? profile.required_options.variables || [] : required.values();
-    required = checkboxGroup(
-      "Variables that must be present and non-empty",
-      "required_options.variables",
-      variables.map((v) => [v.name, v.name, ""]),
-      keep,
-    );
-    required.el.hidden = !requiredSwitch.input.checked;
-    replaceChildren(requiredSlot, required.el);
-    const names =
-      spec.channel === "default"
-        ? []
-        : events.values().length
-          ? events.values()
-          : spec.events.map((e) => e.name);
+  function setEvents(names) {
     replaceChildren(
       testEvent.input,
       names.length
@@ -255,47 +323,31 @@ export async function renderProfileForm(root, id) {
     );
   }
 
-  channel.input.addEventListener("change", refresh);
-  method.input.addEventListener("change", refreshMethod);
-  bodyType.input.addEventListener("change", refreshMethod);
+  const el = h(
+    "section",
+    { class: "section test-section", "aria-labelledby": "test-title" },
+    h("h2", { id: "test-title", text: "Test" }),
+    h("p", {
+      class: "hint",
+      text: "Sends one callback built exactly as the dispatcher would, with sample values.",
+    }),
+    testEvent.wrap,
+    output,
+  );
+  return { el, output, setEvents, event: () => testEvent.input.value };
+}
 
-  const collect = () =>
-    collectProfile({
-      title: title.input.value,
-      channel: channel.input.value,
-      events: events.values(),
-      method: method.input.value,
-      url: url.input.value.trim(),
-      headers: headers.collect(),
-      query_params: queryParams.collect(),
-      body_type: bodyType.input.value,
-      body: body.input.value,
-      form_fields: formFields.collect(),
-      encryption: encryption.collect(),
-      authentication: authentication.collect(),
-      required_options: { enabled: requiredSwitch.input.checked, variables: required.values() },
-      filters: filterRows.collect(),
-      enabled: enabled.input.checked,
-      retry_on: retryOn.input.value,
-      max_age: maxAge.input.value.trim() || null,
-      signing: { scheme: signingScheme.input.value },
-    });
-
-  const errors = errorReporter(form, summary, {
-    headers,
-    query_params: queryParams,
-    form_fields: formFields,
-  });
-
-  const saveButton = h("button", { type: "submit", class: "button primary", text: "Save" });
-  const testButton = h("button", { type: "button", class: "button secondary", text: "Test" });
-
+/**
+ * Save on submit: create (then go to the new profile's page) or update (then show the
+ * page again); the API's errors go beside their fields.
+ */
+function saveOnSubmit(form, { root, stored, collect, errors, saveButton }) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     saveButton.disabled = true;
     errors.clear();
     try {
-      if (isNew) {
+      if (!stored) {
         const created = await api.createProfile(collect());
         setFlash({ secret: created.signing_secret, message: "Callback profile created." });
         window.location.hash = `#/profiles/${encodeURIComponent(created.id)}`;
@@ -311,24 +363,30 @@ export async function renderProfileForm(root, id) {
       saveButton.disabled = false;
     }
   });
+}
 
+/**
+ * Test on click: the form as it is once it changed (`isDirty()`), else the saved
+ * profile; the result, or the failure, goes to the Test section.
+ */
+function testOnClick(testButton, { test, stored, collect, errors, isDirty }) {
   testButton.addEventListener("click", async () => {
     testButton.disabled = true;
     errors.clear();
-    replaceChildren(testOutput, h("p", { class: "hint", text: "Sending a test callback…" }));
-    const options = testEvent.input.value ? { event: testEvent.input.value } : {};
+    replaceChildren(test.output, h("p", { class: "hint", text: "Sending a test callback…" }));
+    const options = test.event() ? { event: test.event() } : {};
     try {
-      const result = dirty
+      const result = isDirty()
         ? await api.testUnsaved(collect(), options)
         : await api.testSaved(stored.id, options);
-      replaceChildren(testOutput, testResult(result));
+      replaceChildren(test.output, testResult(result));
       announce(
         result.delivered ? "Test callback delivered." : "Test callback not delivered.",
         result.delivered ? "info" : "error",
       );
     } catch (error) {
       replaceChildren(
-        testOutput,
+        test.output,
         h("p", { class: "notice error", text: `Test failed: ${error.message}` }),
       );
       if (error.errors.length) errors.show(error);
@@ -336,86 +394,50 @@ export async function renderProfileForm(root, id) {
       testButton.disabled = false;
     }
   });
+}
 
-  replaceChildren(
-    form,
-    summary,
-    h(
-      "fieldset",
-      { class: "section" },
-      h("legend", { text: "Profile" }),
-      title.wrap,
-      channel.wrap,
-      eventsSlot,
-      method.wrap,
-      url.wrap,
-    ),
-    h(
-      "fieldset",
-      { class: "section" },
-      h("legend", { text: "Headers" }),
-      h("p", { class: "hint", text: "Sent with every callback, e.g. an API key or Content-Type." }),
-      headers.el,
-    ),
-    h("fieldset", { class: "section" }, h("legend", { text: "Query parameters" }), queryParams.el),
-    bodySection,
-    encryption.el,
-    authentication.el,
-    h(
-      "fieldset",
-      { class: "section" },
-      h("legend", { text: "Callback required options" }),
-      h("p", {
-        class: "hint",
-        text: "Only deliver events that carry every chosen variable (useful for chatbot endpoints).",
-      }),
-      requiredSwitch.el,
-      requiredSlot,
-    ),
-    h(
-      "fieldset",
-      { class: "section" },
-      h("legend", { text: "Filters" }),
-      h("p", {
-        class: "hint",
-        text: "Only deliver events for which every filter holds, e.g. status is one of failed, undelivered. Values are comma-separated.",
-      }),
-      filterRows.el,
-    ),
-    h(
-      "fieldset",
-      { class: "section" },
-      h("legend", { text: "Delivery" }),
-      retryOn.wrap,
-      maxAge.wrap,
-      signingScheme.wrap,
-      enabled.el,
-    ),
-    h(
-      "section",
-      { class: "section test-section", "aria-labelledby": "test-title" },
-      h("h2", { id: "test-title", text: "Test" }),
-      h("p", {
-        class: "hint",
-        text: "Sends one callback built exactly as the dispatcher would, with sample values.",
-      }),
-      testEvent.wrap,
-      testOutput,
-    ),
-    h(
-      "div",
-      { class: "actions sticky" },
-      testButton,
-      saveButton,
-      h("a", { href: "#/profiles", class: "button secondary", text: "Cancel" }),
-    ),
-  );
-  refresh();
+/**
+ * Keeps the channel-dependent fields in step: the channel sets the events and methods
+ * offered, the method the body, and the chosen events the variables offered everywhere
+ * (picker, filters, required options, the event to test). Returns `refresh`, which draws
+ * them for the channel chosen now; its first call keeps the stored choices.
+ */
+function followChannel(catalog, profile, { basics, body, required, filters, test, picker }) {
+  let initial = true; // the first render shows the stored choices; a channel change clears them
 
+  function refresh() {
+    const spec = channelSpec(catalog, basics.channel.input.value);
+    basics.showChannel(spec, initial ? profile.events : [], refreshVariables);
+    body.showFor(basics.method.input.value);
+    refreshVariables();
+    initial = false;
+  }
+
+  function refreshVariables() {
+    const spec = channelSpec(catalog, basics.channel.input.value);
+    const chosen = basics.events();
+    const variables = channelVariables(spec, chosen);
+    picker.setVariables(variables);
+    filters.filterRows.setVariables(variables);
+    required.setVariables(variables, initial ? profile.required_options.variables || [] : null);
+    test.setEvents(
+      spec.channel === "default" ? [] : chosen.length ? chosen : spec.events.map((e) => e.name),
+    );
+  }
+
+  const showBody = () => body.showFor(basics.method.input.value);
+  basics.channel.input.addEventListener("change", refresh);
+  basics.method.input.addEventListener("change", showBody);
+  body.bodyType.input.addEventListener("change", showBody);
+  return refresh;
+}
+
+/** The page around the form: heading, the notice of a save, facts, health, Delete. */
+function showProfilePage(root, { profile, stored, flash, form, picker }) {
   const heading = h("h1", {
     id: "form-title",
     tabindex: "-1",
-    text: isNew ? "Add callback profile" : `Edit: ${profile.title}`,
+    text: stored ? `Edit: ${profile.title}` : "Add callback profile",
   });
   replaceChildren(
     root,
@@ -429,4 +451,102 @@ export async function renderProfileForm(root, id) {
   );
   heading.focus();
   if (flash) announce(flash.message);
+}
+
+/** Render the form for profile `id` (edit) or a new one (id null). */
+export async function renderProfileForm(root, id) {
+  const [catalog, stored] = await Promise.all([api.catalog(), id ? api.getProfile(id) : null]);
+  const profile = { ...NEW_PROFILE, ...(stored || {}) };
+  const isNew = !stored;
+  const flash = takeFlash();
+  document.title = `${isNew ? "Add" : "Edit"} callback profile · Callback Profiles`;
+
+  const form = h("form", {
+    class: "profile-form",
+    novalidate: true,
+    "aria-labelledby": "form-title",
+  });
+  const summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
+  const basics = profileSection(profile, isNew);
+  const { headers, el: headersEl } = headersSection(profile);
+  const { queryParams, el: queryParamsEl } = queryParamsSection(profile);
+  const body = bodySection(profile);
+  const required = requiredOptionsSection(profile);
+  const filters = filtersSection(profile);
+  const encryption = encryptionSection(profile.encryption);
+  const authentication = authenticationSection(profile.authentication);
+  const delivery = deliverySection(profile);
+  const test = testSection();
+  const picker = variablePicker(form, () =>
+    body.el.hidden || body.body.wrap.hidden ? basics.url.input : body.body.input,
+  );
+  let dirty = isNew; // Test sends the form itself once anything in it changed
+  const changed = () => {
+    dirty = true;
+  };
+  form.addEventListener("input", changed);
+  form.addEventListener("change", changed);
+  const refresh = followChannel(catalog, profile, {
+    basics,
+    body,
+    required,
+    filters,
+    test,
+    picker,
+  });
+
+  const collect = () =>
+    collectProfile({
+      title: basics.title.input.value,
+      channel: basics.channel.input.value,
+      events: basics.events(),
+      method: basics.method.input.value,
+      url: basics.url.input.value.trim(),
+      headers: headers.collect(),
+      query_params: queryParams.collect(),
+      body_type: body.bodyType.input.value,
+      body: body.body.input.value,
+      form_fields: body.formFields.collect(),
+      encryption: encryption.collect(),
+      authentication: authentication.collect(),
+      required_options: required.values(),
+      filters: filters.filterRows.collect(),
+      enabled: delivery.enabled.input.checked,
+      retry_on: delivery.retryOn.input.value,
+      max_age: delivery.maxAge.input.value.trim() || null,
+      signing: { scheme: delivery.signingScheme.input.value },
+    });
+  const errors = errorReporter(form, summary, {
+    headers,
+    query_params: queryParams,
+    form_fields: body.formFields,
+  });
+  const saveButton = h("button", { type: "submit", class: "button primary", text: "Save" });
+  const testButton = h("button", { type: "button", class: "button secondary", text: "Test" });
+  saveOnSubmit(form, { root, stored, collect, errors, saveButton });
+  testOnClick(testButton, { test, stored, collect, errors, isDirty: () => dirty });
+
+  replaceChildren(
+    form,
+    summary,
+    basics.el,
+    headersEl,
+    queryParamsEl,
+    body.el,
+    encryption.el,
+    authentication.el,
+    required.el,
+    filters.el,
+    delivery.el,
+    test.el,
+    h(
+      "div",
+      { class: "actions sticky" },
+      testButton,
+      saveButton,
+      h("a", { href: "#/profiles", class: "button secondary", text: "Cancel" }),
+    ),
+  );
+  refresh();
+  showProfilePage(root, { profile, stored, flash, form, picker });
 }
