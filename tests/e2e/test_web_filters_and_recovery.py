@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import DESKTOP, WEB_TEST_TIMEOUT_S, Sink, WebApi, open_page
-from tests.e2e.test_web_list_and_log import create
+from tests.e2e.test_web_list_and_log import create, insert_delivery
 from tests.e2e.test_web_page import sign_in
 from tests.e2e.test_web_profiles import field_error, fill_sms_profile
 
@@ -75,27 +74,18 @@ async def test_recover_redelivers_a_range_and_shows_its_progress(
     profile = await create(
         web_api, web_api_key, title="Recoverable", url="https://rec.example/h", method="GET"
     )
-    account = await db_pool.fetchval(
-        "SELECT account_id FROM callback_profiles WHERE id = $1", profile["id"]
-    )
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     for n, status in enumerate(("failed", "failed", "delivered")):
-        delivery_id = f"rec-{profile['id'][:8]}-{n}"
-        await db_pool.execute(
-            """INSERT INTO deliveries (delivery_id, account_id, profile_id, event_id, event,
-                   channel, attempt, attempt_id, status, final, http_status, error, latency_ms,
-                   first_attempted_at, last_attempted_at, source_topic, source_partition,
-                   source_offset)
-               VALUES ($1, $2, $3, $4, 'sms.send', 'sms', 3, $5, $6, true, 500, NULL, 12.5,
-                   $7, $7, 'sms.send', 0, $8)""",
-            delivery_id,
-            account,
-            uuid.UUID(profile["id"]),
-            f"evt-{delivery_id}",
-            f"{delivery_id}-a3",
-            status,
-            start + timedelta(minutes=10 + n),
-            n,
+        await insert_delivery(
+            db_pool,
+            profile,
+            f"rec-{profile['id'][:8]}-{n}",
+            at=start + timedelta(minutes=10 + n),
+            attempt=3,
+            status=status,
+            http_status=500,
+            source_topic="sms.send",
+            source_offset=n,
         )
 
     def local(moment: datetime) -> str:

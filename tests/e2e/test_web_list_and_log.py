@@ -28,6 +28,41 @@ async def create(web_api: WebApi, key: str, **fields: Any) -> dict[str, Any]:
     return dict(body)
 
 
+async def insert_delivery(
+    db_pool: Any,
+    profile: dict[str, Any],
+    delivery_id: str,
+    *,
+    at: datetime,
+    attempt: int = 1,
+    status: str = "delivered",
+    http_status: int = 200,
+    source_topic: str | None = None,
+    source_offset: int = 0,
+) -> None:
+    """One final callback of ``profile`` in the delivery log, as the reporter writes it
+    from outcome records (event ``sms.send``, event id ``evt-<delivery_id>``)."""
+    await db_pool.execute(
+        """INSERT INTO deliveries (delivery_id, account_id, profile_id, event_id, event,
+               channel, attempt, attempt_id, status, final, http_status, error, latency_ms,
+               first_attempted_at, last_attempted_at, source_topic, source_partition,
+               source_offset)
+           SELECT $1, account_id, id, $2, 'sms.send', 'sms', $3, $4, $5, true, $6, NULL, 12.5,
+               $7, $7, $8, 0, $9
+           FROM callback_profiles WHERE id = $10""",
+        delivery_id,
+        f"evt-{delivery_id}",
+        attempt,
+        f"{delivery_id}-a{attempt}",
+        status,
+        http_status,
+        at,
+        source_topic,
+        source_offset,
+        uuid.UUID(profile["id"]),
+    )
+
+
 async def test_list_filters_by_title_method_and_created_date_and_pages(
     web_page: Page, web_api: WebApi, web_api_key: str, web_screenshot_dir: Path
 ) -> None:
@@ -166,23 +201,15 @@ async def test_delivery_log_shows_callbacks_attempts_and_redelivers(
         (failed, 2, "failed", 500, "sms.send"),
         (delivered, 1, "delivered", 200, None),
     ):
-        await db_pool.execute(
-            """INSERT INTO deliveries (delivery_id, account_id, profile_id, event_id, event,
-                   channel, attempt, attempt_id, status, final, http_status, error, latency_ms,
-                   first_attempted_at, last_attempted_at, source_topic, source_partition,
-                   source_offset)
-               VALUES ($1, $2, $3, $4, 'sms.send', 'sms', $5, $6, $7, true, $8, NULL, 12.5,
-                   $9, $9, $10, 0, 0)""",
+        await insert_delivery(
+            db_pool,
+            profile,
             delivery_id,
-            account,
-            uuid.UUID(profile["id"]),
-            f"evt-{delivery_id}",
-            attempt,
-            f"{delivery_id}-a{attempt}",
-            status,
-            http,
-            now,
-            topic,
+            at=now,
+            attempt=attempt,
+            status=status,
+            http_status=http,
+            source_topic=topic,
         )
     for attempt, status, http in ((1, "retrying", 503), (2, "failed", 500)):
         await db_pool.execute(
@@ -230,26 +257,11 @@ async def test_delivery_log_pages_with_previous_and_next(
     profile = await create(
         web_api, web_api_key, title="Paged", url="https://paged.example/h", method="GET"
     )
-    account = await db_pool.fetchval(
-        "SELECT account_id FROM callback_profiles WHERE id = $1", profile["id"]
-    )
     suffix = profile["id"][:8]
     now = datetime.now(UTC)
     for n in range(22):  # 20 on the first page, 2 on the second; dlv-…-00 is the newest
-        delivery_id = f"dlv-{suffix}-{n:02}"
-        await db_pool.execute(
-            """INSERT INTO deliveries (delivery_id, account_id, profile_id, event_id, event,
-                   channel, attempt, attempt_id, status, final, http_status, error, latency_ms,
-                   first_attempted_at, last_attempted_at, source_topic, source_partition,
-                   source_offset)
-               VALUES ($1, $2, $3, $4, 'sms.send', 'sms', 1, $5, 'delivered', true, 200, NULL,
-                   12.5, $6, $6, NULL, 0, 0)""",
-            delivery_id,
-            account,
-            uuid.UUID(profile["id"]),
-            f"evt-{delivery_id}",
-            f"{delivery_id}-a1",
-            now - timedelta(seconds=n),
+        await insert_delivery(
+            db_pool, profile, f"dlv-{suffix}-{n:02}", at=now - timedelta(seconds=n)
         )
 
     await sign_in(web_page, web_api.url, web_api_key)

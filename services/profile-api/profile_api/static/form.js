@@ -27,6 +27,11 @@ import { profileHealth } from "./health.js";
 import { CHANNEL_TITLES } from "./list.js";
 import { deleteBox, flashNotice, profileFacts } from "./profile-extras.js";
 
+/** One section of the form: a fieldset with its legend. */
+function section(legend, ...children) {
+  return h("fieldset", { class: "section" }, h("legend", { text: legend }), children);
+}
+
 /** The catalog's entry for channel `name`; an unknown channel offers GET and POST only. */
 function channelSpec(catalog, name) {
   return (
@@ -100,26 +105,15 @@ function profileSection(profile, isNew) {
     if (!spec.methods.includes(method.input.value)) method.input.value = spec.methods[0];
   }
 
-  const el = h(
-    "fieldset",
-    { class: "section" },
-    h("legend", { text: "Profile" }),
-    title.wrap,
-    channel.wrap,
-    eventsSlot,
-    method.wrap,
-    url.wrap,
-  );
+  const el = section("Profile", title.wrap, channel.wrap, eventsSlot, method.wrap, url.wrap);
   return { el, title, channel, method, url, events: () => events.values(), showChannel };
 }
 
 /** The headers, sent with every callback. */
 function headersSection(profile) {
   const headers = rowsEditor({ path: "headers", noun: "Header", rows: profile.headers });
-  const el = h(
-    "fieldset",
-    { class: "section" },
-    h("legend", { text: "Headers" }),
+  const el = section(
+    "Headers",
     h("p", { class: "hint", text: "Sent with every callback, e.g. an API key or Content-Type." }),
     headers.el,
   );
@@ -133,12 +127,7 @@ function queryParamsSection(profile) {
     noun: "Query parameter",
     rows: profile.query_params,
   });
-  const el = h(
-    "fieldset",
-    { class: "section" },
-    h("legend", { text: "Query parameters" }),
-    queryParams.el,
-  );
+  const el = section("Query parameters", queryParams.el);
   return { el, queryParams };
 }
 
@@ -167,14 +156,7 @@ function bodySection(profile) {
     h("h3", { text: "Form fields" }),
     formFields.el,
   );
-  const el = h(
-    "fieldset",
-    { class: "section" },
-    h("legend", { text: "Body" }),
-    bodyType.wrap,
-    body.wrap,
-    formFieldsBox,
-  );
+  const el = section("Body", bodyType.wrap, body.wrap, formFieldsBox);
 
   function showFor(method) {
     el.hidden = !(method === "POST" || method === "PUT");
@@ -218,10 +200,8 @@ function requiredOptionsSection(profile) {
     replaceChildren(slot, required.el);
   }
 
-  const el = h(
-    "fieldset",
-    { class: "section" },
-    h("legend", { text: "Callback required options" }),
+  const el = section(
+    "Callback required options",
     h("p", {
       class: "hint",
       text: "Only deliver events that carry every chosen variable (useful for chatbot endpoints).",
@@ -239,10 +219,8 @@ function requiredOptionsSection(profile) {
 /** The filters every delivered event must pass. */
 function filtersSection(profile) {
   const filterRows = filtersEditor(profile.filters || []);
-  const el = h(
-    "fieldset",
-    { class: "section" },
-    h("legend", { text: "Filters" }),
+  const el = section(
+    "Filters",
     h("p", {
       class: "hint",
       text: "Only deliver events for which every filter holds, e.g. status is one of failed, undelivered. Values are comma-separated.",
@@ -294,15 +272,7 @@ function deliverySection(profile) {
     },
   );
   const enabled = toggleSwitch("Profile enabled", profile.enabled !== false, () => {}, "enabled");
-  const el = h(
-    "fieldset",
-    { class: "section" },
-    h("legend", { text: "Delivery" }),
-    retryOn.wrap,
-    maxAge.wrap,
-    signingScheme.wrap,
-    enabled.el,
-  );
+  const el = section("Delivery", retryOn.wrap, maxAge.wrap, signingScheme.wrap, enabled.el);
   return { el, retryOn, maxAge, signingScheme, enabled };
 }
 
