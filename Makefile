@@ -24,8 +24,25 @@ run: $(STAMP)
 	$(BIN)/python -m callbacks.devstack --broker $(BROKER)
 
 ## test: lint, type-check, audit the locked dependencies and run the whole suite
+## (two pytest processes side by side: the tests on the Apache Kafka cluster and the
+## fleet fault tests in one, one after another; the rest in the other. TEST_SPLIT=no
+## runs the suite in one process. Each log is printed when both have finished.)
+TEST_SPLIT ?= yes
+SERIAL_TESTS := kafka] or fleet
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
 test: $(STAMP) lint typecheck audit
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+ifeq ($(TEST_SPLIT),yes)
+	@mkdir -p .test-logs
+	@$(PYTEST) -k "$(SERIAL_TESTS)" > .test-logs/kafka-and-fleet.log 2>&1 & serial=$$!; \
+	$(PYTEST) -k "not ($(SERIAL_TESTS))" > .test-logs/rest.log 2>&1; rest=$$?; \
+	wait $$serial; kafka=$$?; \
+	echo "== tests on the Apache Kafka cluster and the fleet fault tests (exit $$kafka)"; \
+	cat .test-logs/kafka-and-fleet.log; \
+	echo "== every other test (exit $$rest)"; cat .test-logs/rest.log; \
+	test $$kafka -eq 0 -a $$rest -eq 0
+else
+	$(PYTEST)
+endif
 
 ## audit: known vulnerabilities in the locked set (README "Security"); an unreachable
 ## advisory source is a warning, a known vulnerability a failure
@@ -73,4 +90,4 @@ demo: $(STAMP)
 	$(BIN)/python -m callbacks.simulator $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) .devstack .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) .test-logs .devstack .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import time
 import uuid
@@ -46,6 +47,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     configure_logging("console", "warning", cache=False)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every module and collected test lives until the end: the collector stops scanning them.
+
+    A full collection walks every tracked object, so without this each one walked the
+    hundred thousand objects of the imports and the collected tests again.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
