@@ -20,12 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 from callbacks.db import create_pool, migrate
-from callbacks.devstack.broker import Broker
-from callbacks.devstack.kafka_cluster import KafkaCluster
-from callbacks.devstack.postgres import PostgresServer
 from callbacks.kafka import ensure_topics
 from callbacks.logging import configure_logging
 from callbacks.settings import Settings
+from callbacks_dev.devstack.broker import Broker
+from callbacks_dev.devstack.kafka_cluster import KafkaCluster
+from callbacks_dev.devstack.postgres import PostgresServer
 
 from tests.helpers import BROKER_KINDS, KafkaTarget, drop_namespace
 

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.settings import Settings
+from callbacks_dev.devstack.kafka_cluster import KafkaCluster
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

@@ -16,10 +16,10 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from callbacks.devstack.processes import free_port
-from callbacks.devstack.stack import SERVICES, LocalStack, StackConfig
 from callbacks.kafka import make_producer
 from callbacks.topics import SMS
+from callbacks_dev.devstack.processes import free_port
+from callbacks_dev.devstack.stack import SERVICES, LocalStack, StackConfig
 
 from tests.deploy.promql import Exposition
 from tests.helpers import eventually

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from callbacks.devstack.processes import ChildProcess, free_port
+from callbacks_dev.devstack.processes import ChildProcess, free_port
 
 from tests.deploy.conftest import RunningStack
 from tests.deploy.promql import dashboard_expressions

@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.helpers import KafkaTarget

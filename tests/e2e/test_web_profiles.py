@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from callbacks.devstack.processes import free_port
+from callbacks_dev.devstack.processes import free_port
 from playwright.async_api import FloatRect, Locator, Page, expect
 
 from tests.e2e.conftest import WEB_TEST_TIMEOUT_S, Sink, WebApi

@@ -20,9 +20,9 @@ import asyncpg
 import pytest
 from aiohttp import web
 from callbacks.db import create_pool
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from playwright.async_api import Browser, Page, expect
 from prometheus_client import CollectorRegistry
 from reporter.metrics import ReporterMetrics

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
 from callbacks.signing import generate_secret, signature_header
-from callbacks.simulator.__main__ import build_parser, parse_mix
-from callbacks.simulator.provision import demo_profiles
-from callbacks.simulator.receiver import Arrival, DemoReceiver, start_receiver, verify_signature
-from callbacks.simulator.stats import DemoStats, percentile
+from callbacks_dev.devstack.processes import free_port
+from callbacks_dev.simulator.__main__ import build_parser, parse_mix
+from callbacks_dev.simulator.provision import demo_profiles
+from callbacks_dev.simulator.receiver import Arrival, DemoReceiver, start_receiver, verify_signature
+from callbacks_dev.simulator.stats import DemoStats, percentile
 
 
 @pytest.mark.parametrize(

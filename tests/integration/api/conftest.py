@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from profile_api.app import create_app
 
 from tests.conftest import unique

@@ -18,7 +18,7 @@ from callbacks.models.profiles import ProfileRecord, SigningSecret, seal_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
 from callbacks.signing import generate_secret
-from callbacks.simulator.events import Gateway
+from callbacks_dev.simulator.events import Gateway
 from dispatcher import Dispatcher
 
 from tests.integration.dispatcher.sink import Sink

@@ -7,8 +7,8 @@ import logging
 
 import aiohttp
 import structlog
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from dispatcher import Dispatcher
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs

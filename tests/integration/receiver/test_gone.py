@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from dispatcher import Dispatcher
 from reporter.service import Reporter
 

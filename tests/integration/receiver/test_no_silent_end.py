@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from dispatcher import Dispatcher
 from reporter.service import Reporter
 

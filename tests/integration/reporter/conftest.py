@@ -14,10 +14,10 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import make_producer
 from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from prometheus_client import CollectorRegistry
 from reporter.metrics import ReporterMetrics
 from reporter.progress import PartitionProgress, record_progress, register_partitions

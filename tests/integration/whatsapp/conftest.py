@@ -14,7 +14,7 @@ from aiohttp import web
 from callbacks.kafka import make_producer
 from callbacks.models.profiles import ProfileRecord
 from callbacks.settings import Settings
-from callbacks.simulator.events import Gateway, GatewayEvent
+from callbacks_dev.simulator.events import Gateway, GatewayEvent
 
 from tests.integration.dispatcher.conftest import ACCOUNT, make_profile
 from tests.integration.dispatcher.sink import Received, Sink

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from callbacks.catalog import EVENTS, variables_for
 from callbacks.settings import Settings
-from callbacks.simulator.events import Gateway, GatewayEvent
+from callbacks_dev.simulator.events import Gateway, GatewayEvent
 
 from tests.integration.dispatcher.conftest import drain, metric, publish_profiles
 from tests.integration.whatsapp.conftest import RawSink, event, produce, profile

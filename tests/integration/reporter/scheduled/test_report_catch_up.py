@@ -18,9 +18,9 @@ import asyncpg
 import pytest
 import structlog
 from aiokafka import AIOKafkaProducer
-from callbacks.devstack.processes import free_port
 from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from reporter.ingest import Ingestor
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch

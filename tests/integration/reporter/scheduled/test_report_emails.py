@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from pydantic import SecretStr
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
