@@ -25,9 +25,8 @@ from callbacks_dev.devstack.processes import free_port
 from profile_api.outbox import RELAY_LOCK_CLASS
 from structlog.testing import capture_logs
 
-from tests.conftest import unique
-from tests.helpers import KAFKA_FACING, eventually
-from tests.integration.api.conftest import Api, sms_profile, start_app
+from tests.helpers import KAFKA_FACING, eventually, unique
+from tests.integration.api.helpers import Api, sms_profile, start_app
 
 pytestmark = KAFKA_FACING
 

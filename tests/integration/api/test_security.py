@@ -18,7 +18,7 @@ from aiohttp import web
 from callbacks.settings import Settings
 from callbacks_dev.devstack.processes import free_port
 
-from tests.integration.api.conftest import ADMIN, Api, sms_profile, start_app
+from tests.integration.api.helpers import ADMIN, Api, sms_profile, start_app
 
 PROFILES = "/v1/callback-profiles"
 PROBLEM = "application/problem+json"

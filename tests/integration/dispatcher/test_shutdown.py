@@ -19,7 +19,7 @@ from callbacks_dev.devstack.processes import free_port
 from dispatcher import Dispatcher
 
 from tests.helpers import KAFKA_FACING, eventually
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     drain,
     make_profile,
     outcomes,

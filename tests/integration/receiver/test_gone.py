@@ -18,10 +18,10 @@ from dispatcher import Dispatcher
 from reporter.service import Reporter
 
 from tests.helpers import eventually
-from tests.integration.api.conftest import ADMIN, Api, start_app
-from tests.integration.dispatcher.conftest import metric, produce_events, sms_event
+from tests.integration.api.helpers import ADMIN, Api, start_app
+from tests.integration.dispatcher.helpers import metric, produce_events, sms_event
 from tests.integration.dispatcher.sink import Reply, Sink
-from tests.integration.reporter.conftest import Mailbox
+from tests.integration.reporter.helpers import Mailbox
 
 RECIPIENT = "owner@customer.test"
 

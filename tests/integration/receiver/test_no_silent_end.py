@@ -18,8 +18,8 @@ from dispatcher import Dispatcher
 from reporter.service import Reporter
 
 from tests.helpers import eventually
-from tests.integration.api.conftest import ADMIN, Api, start_app
-from tests.integration.dispatcher.conftest import produce_events, sms_event
+from tests.integration.api.helpers import ADMIN, Api, start_app
+from tests.integration.dispatcher.helpers import produce_events, sms_event
 from tests.integration.dispatcher.sink import Reply, Sink
 
 pytestmark = pytest.mark.integration

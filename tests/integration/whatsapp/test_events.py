@@ -14,9 +14,9 @@ from callbacks_dev.simulator.events import Gateway
 from callbacks_dev.simulator.receiver import verify_signature
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.dispatcher.conftest import drain, metric, outcomes, publish_profiles
+from tests.integration.dispatcher.helpers import drain, metric, outcomes, publish_profiles
 from tests.integration.dispatcher.sink import Reply, Sink
-from tests.integration.whatsapp.conftest import RawSink, event, produce, profile
+from tests.integration.whatsapp.helpers import RawSink, event, produce, profile
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
 from reporter.schedule import Scheduler
 
-from tests.integration.reporter.conftest import (
+from tests.integration.reporter.helpers import (
     FAST_GROUP,
     Mailbox,
     create_account,

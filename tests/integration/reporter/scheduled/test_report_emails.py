@@ -20,7 +20,7 @@ from reporter.outcome_store import write_batch
 from reporter.schedule import Scheduler
 
 from tests.helpers import eventually, self_signed_certificate
-from tests.integration.reporter.conftest import (
+from tests.integration.reporter.helpers import (
     Client,
     Mailbox,
     create_account,
