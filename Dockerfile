@@ -21,7 +21,8 @@ RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all
 COPY pyproject.toml ./
 COPY shared ./shared
 COPY services ./services
-# A regular (non-editable) install without the dev extra: the image carries no test tools.
+# A regular (non-editable) install without the dev extra: the image carries no test tools,
+# and no dev tools (devtools/ is a project of its own, outside the build context).
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 

@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint fmt typecheck unit integration bench demo clean install lock audit
 
 # Dependencies come from the lock (exact versions, every file checked against its hash);
-# the project goes on top, editable, without resolving anything again.
-$(STAMP): pyproject.toml requirements-dev.lock
+# the project and its dev tools (devtools/: the local stack, the simulator) go on top,
+# editable, without resolving anything again.
+$(STAMP): pyproject.toml devtools/pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps -e . -e devtools
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,7 +22,7 @@ install: $(STAMP)
 ## (BROKER=kafka: the same stack on a local 3-node Apache Kafka cluster instead of Tansu)
 BROKER ?= tansu
 run: $(STAMP)
-	$(BIN)/python -m callbacks.devstack --broker $(BROKER)
+	$(BIN)/python -m callbacks_dev.devstack --broker $(BROKER)
 
 ## test: lint, type-check, audit the locked dependencies and run the whole suite
 ## (two pytest processes side by side: the tests on the Apache Kafka cluster and the
@@ -73,7 +74,7 @@ lint: $(STAMP) $(NODE_STAMP)
 	npm run --silent lint
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared/callbacks services/profile-api/profile_api services/dispatcher/dispatcher services/reporter/reporter
+	$(BIN)/mypy shared/callbacks services/profile-api/profile_api services/dispatcher/dispatcher services/reporter/reporter devtools/callbacks_dev
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
@@ -87,7 +88,7 @@ bench: $(STAMP)
 ## (options: make demo DEMO_ARGS="--rate 200 --duration 30 --failure-share 0.2 --seed 7")
 DEMO_ARGS ?= --rate 50 --duration 60 --failure-share 0.05
 demo: $(STAMP)
-	$(BIN)/python -m callbacks.simulator $(DEMO_ARGS)
+	$(BIN)/python -m callbacks_dev.simulator $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) .test-logs .devstack .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) .test-logs .devstack .mypy_cache .ruff_cache .pytest_cache build *.egg-info devtools/*.egg-info

@@ -25,9 +25,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from callbacks.devstack.broker import Broker
-from callbacks.devstack.kafka_cluster import KafkaCluster
-from callbacks.devstack.postgres import PostgresServer
+from callbacks_dev.devstack.broker import Broker
+from callbacks_dev.devstack.kafka_cluster import KafkaCluster
+from callbacks_dev.devstack.postgres import PostgresServer
 
 from bench.context import Context
 

@@ -44,13 +44,13 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
-from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
 from callbacks.kafka import ensure_topics, make_producer
 from callbacks.logging import configure_logging
 from callbacks.models.profiles import ProfileRecord, SigningSecret, seal_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
 from callbacks.signing import generate_secret
+from callbacks_dev.devstack.processes import ChildProcess, free_port, wait_for_port
 from dispatcher import Dispatcher
 
 from bench.context import Context
@@ -369,7 +369,7 @@ def _main() -> None:
     import tempfile
     from pathlib import Path
 
-    from callbacks.devstack.broker import Broker
+    from callbacks_dev.devstack.broker import Broker
 
     with tempfile.TemporaryDirectory(prefix="callbacks-bench-aimd-") as tmp:
         broker = Broker(log_path=Path(tmp) / "broker.log")

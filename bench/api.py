@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 from callbacks.db import migrate
-from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
 from callbacks.kafka import ensure_topics
+from callbacks_dev.devstack.processes import ChildProcess, free_port, wait_for_port
 
 from bench.context import Context
 

@@ -24,13 +24,13 @@ from typing import Any
 
 import aiohttp
 import orjson
-from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
 from callbacks.kafka import ensure_topics, make_producer
 from callbacks.models.profiles import ProfileRecord, SigningSecret, seal_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
 from callbacks.signing import generate_secret
-from callbacks.simulator.events import Gateway
+from callbacks_dev.devstack.processes import ChildProcess, free_port, wait_for_port
+from callbacks_dev.simulator.events import Gateway
 
 from bench.context import Context
 

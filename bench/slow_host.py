@@ -26,9 +26,9 @@ import time
 import aiohttp
 import orjson
 from aiohttp import web
-from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
 from callbacks.logging import configure_logging
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import ChildProcess, free_port, wait_for_port
 from dispatcher import Dispatcher
 
 from bench.aimd import bench_settings, publish_profiles

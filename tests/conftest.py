@@ -14,21 +14,20 @@ import base64
 import gc
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from callbacks.db import create_pool, migrate
-from callbacks.devstack.broker import Broker
-from callbacks.devstack.kafka_cluster import KafkaCluster
-from callbacks.devstack.postgres import PostgresServer
 from callbacks.kafka import ensure_topics
 from callbacks.logging import configure_logging
 from callbacks.settings import Settings
+from callbacks_dev.devstack.broker import Broker
+from callbacks_dev.devstack.kafka_cluster import KafkaCluster
+from callbacks_dev.devstack.postgres import PostgresServer
 
-from tests.helpers import BROKER_KINDS, KafkaTarget, drop_namespace
+from tests.helpers import BROKER_KINDS, KafkaTarget, drop_namespace, unique
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -208,10 +207,6 @@ async def own_database(migrated_database: str, database_template: str) -> AsyncI
 @pytest.fixture(scope="session")
 def master_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
-
-
-def unique(prefix: str = "t") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

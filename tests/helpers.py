@@ -1,4 +1,8 @@
-"""Helpers shared by tests: waiting on effects with a deadline, never a bare sleep."""
+"""Helpers shared by every test directory: waiting on effects with a deadline (never a bare
+sleep), fresh names, a loopback TLS certificate, and the brokers a test runs against.
+
+Fixtures live in the ``conftest.py`` files; what a test imports lives in a helpers module
+(this one, or the ``helpers.py`` beside a directory's conftest), never in a conftest."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +20,19 @@ from typing import Any, TypeVar
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.settings import Settings
+from callbacks_dev.devstack.kafka_cluster import KafkaCluster
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 T = TypeVar("T")
+
+
+def unique(prefix: str = "t") -> str:
+    """A fresh name (``prefix`` and ten hex digits): topic prefixes, accounts, groups."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 async def eventually(

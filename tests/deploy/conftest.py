@@ -8,7 +8,6 @@ import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,49 +15,13 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from callbacks.devstack.processes import free_port
-from callbacks.devstack.stack import SERVICES, LocalStack, StackConfig
 from callbacks.kafka import make_producer
 from callbacks.topics import SMS
+from callbacks_dev.devstack.processes import free_port
+from callbacks_dev.devstack.stack import LocalStack, StackConfig
 
-from tests.deploy.promql import Exposition
+from tests.deploy.helpers import RunningStack, Sink
 from tests.helpers import eventually
-
-
-@dataclass
-class Sink:
-    """A customer endpoint on loopback that records what it receives."""
-
-    url: str
-    received: list[bytes] = field(default_factory=list)
-
-
-@dataclass
-class RunningStack:
-    stack: LocalStack
-    started: list[str]
-    sink: Sink
-
-    @property
-    def missing(self) -> list[str]:
-        return [s for s in SERVICES if s not in self.started]
-
-    def metrics_url(self, module: str) -> str:
-        return self.stack.ready_url(module).replace("/readyz", "/metrics")
-
-    async def scrape(self, module: str) -> Exposition:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(self.metrics_url(module)) as response,
-        ):
-            assert response.status == 200, module
-            return Exposition.parse(await response.text())
-
-    async def scrape_all(self) -> Exposition:
-        page = Exposition()
-        for module in self.started:
-            page.merge(await self.scrape(module))
-        return page
 
 
 @pytest.fixture(scope="package")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from callbacks.devstack.kafka_cluster import KAFKA_VERSION
 from callbacks.settings import Settings
+from callbacks_dev.devstack.kafka_cluster import KAFKA_VERSION
 
 from tests.deploy.tools import COMPOSE, DASHBOARD, DEPLOY, ROOT, run, venv_tool
 

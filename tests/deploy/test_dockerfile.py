@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,9 @@ PACKAGE_DIRS = (
     "services/dispatcher/dispatcher",
     "services/reporter/reporter",
 )
+# Where dev tools would land in a wheel: their own package, or a devstack or simulator
+# package inside the runtime one.
+DEV_PACKAGES = ("callbacks_dev/", "callbacks/devstack/", "callbacks/simulator/")
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -70,4 +74,32 @@ def test_the_image_install_carries_every_runtime_file(tmp_path: Path) -> None:
             if path.is_file() and "__pycache__" not in path.parts:
                 expected.add(f"{source.name}/{path.relative_to(source).as_posix()}")
     assert not expected - shipped, sorted(expected - shipped)
-    assert not any(name.startswith(("tests/", "bench/")) for name in shipped)
+    assert not any(name.startswith(("tests/", "bench/", *DEV_PACKAGES)) for name in shipped)
+
+
+def test_the_dev_tools_stay_out_of_the_build_context() -> None:
+    """``devtools/`` is neither copied into the image nor sent with its build context, and
+    the runtime project's package discovery does not reach it."""
+    text = DOCKERFILE.read_text("utf-8")
+    copied = set(re.findall(r"^COPY (\S+) ", text, re.MULTILINE))
+    assert not {name for name in copied if name.strip("./").startswith("devtools")}
+    assert "devtools" in (ROOT / ".dockerignore").read_text("utf-8").split()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    where = project["tool"]["setuptools"]["packages"]["find"]["where"]
+    assert not [folder for folder in where if folder.startswith("devtools")]
+    # Sources only: a checkout may keep an untracked __pycache__ where a package was.
+    for name in ("devstack", "simulator"):
+        assert not list((ROOT / "shared" / "callbacks" / name).rglob("*.py")), name
+
+
+def test_runtime_commands_do_not_import_the_dev_tools() -> None:
+    """What the image runs (the services and ``python -m callbacks``) imports nothing of
+    ``callbacks_dev``, so the image works without it."""
+    modules = ", ".join(f"{m}.__main__" for m in ("callbacks", *SERVICE_MODULES))
+    probe = (
+        f"import sys, {modules}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'callbacks_dev'))"
+    )
+    result = run([sys.executable, "-c", probe])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "[]", result.stdout

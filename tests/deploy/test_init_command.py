@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.deploy.conftest import RunningStack
+from tests.deploy.helpers import RunningStack
 
 pytestmark = pytest.mark.integration
 

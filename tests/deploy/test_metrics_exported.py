@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.conftest import RunningStack
+from tests.deploy.helpers import RunningStack
 from tests.deploy.promql import (
     dashboard_expressions,
     label_uses,

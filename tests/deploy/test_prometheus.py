@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from callbacks.devstack.processes import ChildProcess, free_port
+from callbacks_dev.devstack.processes import ChildProcess, free_port
 
-from tests.deploy.conftest import RunningStack
+from tests.deploy.helpers import RunningStack
 from tests.deploy.promql import dashboard_expressions
 from tests.deploy.tools import ALERTS, debian_tool
 from tests.helpers import eventually

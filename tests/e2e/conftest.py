@@ -14,21 +14,19 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.e2e.helpers import ADMIN_TOKEN, CHROMIUM, DESKTOP, PHONE, Sink, WebApi, open_page
 from tests.helpers import KafkaTarget
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -38,15 +36,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ADMIN_TOKEN = "web-admin-token"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 # Screenshots for the README land here when set (docs/screenshots); otherwise in a
 # temporary folder, so the screenshot code runs on every test run.
 SCREENSHOT_DIR_ENV = "CALLBACKS_SCREENSHOT_DIR"
-# pytest-timeout counts session fixtures in the first test that needs them; installing
-# Chromium with apt on a fresh machine takes minutes, so only then the limit is longer.
-WEB_TEST_TIMEOUT_S = 120 if Path(CHROMIUM).exists() else 900
 
 
 @pytest.fixture(scope="session")
@@ -72,34 +64,6 @@ async def web_browser(web_chromium: str) -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
-
-
-@dataclass
-class WebApi:
-    """The running profile-api: its URL and an admin client for setting up data."""
-
-    url: str
-    session: aiohttp.ClientSession
-
-    async def new_account(self) -> str:
-        """A fresh account; returns its API key."""
-        async with self.session.post(
-            f"{self.url}/v1/accounts",
-            json={"name": f"web-{uuid.uuid4().hex[:8]}"},
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as response:
-            assert response.status == 201, await response.text()
-            body = await response.json()
-            return str(body["api_key"])
-
-    async def call(
-        self, method: str, path: str, key: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, Any]:
-        async with self.session.request(
-            method, f"{self.url}{path}", json=body, headers={"api-key": key}
-        ) as response:
-            data = await response.json() if response.status != 204 else None
-            return response.status, data
 
 
 @pytest.fixture(scope="session")
@@ -140,37 +104,6 @@ async def web_api_key(web_api: WebApi) -> str:
     return await web_api.new_account()
 
 
-@dataclass
-class PageErrors:
-    messages: list[str] = field(default_factory=list)
-
-
-async def open_page(
-    browser: Browser, viewport: dict[str, int], **options: Any
-) -> AsyncIterator[Page]:
-    """A page in a fresh context (``options``: more ``new_context`` options, such as
-    ``timezone_id``) that fails its test on any browser error."""
-    context = await browser.new_context(viewport=viewport, **options)  # type: ignore[arg-type]
-    page = await context.new_page()
-    page.set_default_timeout(5_000)
-    errors = PageErrors()
-
-    def on_console(message: Any) -> None:
-        # The API's deliberate 4xx answers (validation, wrong key) are logged by
-        # Chromium as failed resources; they are the page working, not a fault.
-        text = message.text
-        if message.type == "error" and "Failed to load resource" not in text:
-            errors.messages.append(text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.messages.append(f"uncaught: {exc}"))
-    try:
-        yield page
-    finally:
-        await context.close()
-    assert not errors.messages, f"browser errors: {errors.messages}"
-
-
 @pytest.fixture
 async def web_page(web_browser: Browser) -> AsyncIterator[Page]:
     """A desktop-width page (1280 px) in a fresh browser context."""
@@ -191,14 +124,6 @@ def web_screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = Path(given) if given else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@dataclass
-class Sink:
-    """A local HTTP endpoint that records what it receives and answers 200."""
-
-    url: str
-    received: list[dict[str, Any]] = field(default_factory=list)
 
 
 @pytest.fixture

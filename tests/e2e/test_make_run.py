@@ -14,7 +14,7 @@ import time
 
 import aiohttp
 import psutil
-from callbacks.devstack.processes import free_port
+from callbacks_dev.devstack.processes import free_port
 
 
 def _port_free(port: int) -> bool:
@@ -50,7 +50,7 @@ async def test_make_run_prints_a_working_key_and_ctrl_c_stops_everything() -> No
     env["CALLBACKS_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{broker_port}"
     env["CALLBACKS_LOG_FORMAT"] = "console"
     process = subprocess.Popen(
-        [sys.executable, "-m", "callbacks.devstack"],
+        [sys.executable, "-m", "callbacks_dev.devstack"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

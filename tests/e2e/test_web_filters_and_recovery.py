@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import DESKTOP, WEB_TEST_TIMEOUT_S, Sink, WebApi, open_page
+from tests.e2e.helpers import DESKTOP, WEB_TEST_TIMEOUT_S, Sink, WebApi, open_page
 from tests.e2e.test_web_list_and_log import create, insert_delivery
 from tests.e2e.test_web_page import sign_in
 from tests.e2e.test_web_profiles import field_error, fill_sms_profile

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import FloatRect, Page, expect
 
-from tests.e2e.conftest import WEB_TEST_TIMEOUT_S, WebApi
+from tests.e2e.helpers import WEB_TEST_TIMEOUT_S, WebApi
 from tests.e2e.test_web_page import sign_in
 
 # The upper part of a desktop page: enough for the README, small as a file.

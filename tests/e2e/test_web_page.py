@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import WEB_TEST_TIMEOUT_S, WebApi
+from tests.e2e.helpers import WEB_TEST_TIMEOUT_S, WebApi
 
 pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
 

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from callbacks.devstack.processes import free_port
+from callbacks_dev.devstack.processes import free_port
 from playwright.async_api import FloatRect, Locator, Page, expect
 
-from tests.e2e.conftest import WEB_TEST_TIMEOUT_S, Sink, WebApi
+from tests.e2e.helpers import WEB_TEST_TIMEOUT_S, Sink, WebApi
 from tests.e2e.test_web_page import sign_in
 
 # The upper part of a desktop page: enough for the README, small as a file.

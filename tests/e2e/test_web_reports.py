@@ -20,19 +20,19 @@ import asyncpg
 import pytest
 from aiohttp import web
 from callbacks.db import create_pool
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from playwright.async_api import Browser, Page, expect
 from prometheus_client import CollectorRegistry
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
 from reporter.schedule import Scheduler
 
-from tests.e2e.conftest import ADMIN_TOKEN, DESKTOP, WEB_TEST_TIMEOUT_S, WebApi, open_page
+from tests.e2e.helpers import ADMIN_TOKEN, DESKTOP, WEB_TEST_TIMEOUT_S, WebApi, open_page
 from tests.e2e.test_web_page import sign_in
 from tests.helpers import KafkaTarget, eventually
-from tests.integration.reporter.conftest import Mailbox, make_outcome
+from tests.integration.reporter.helpers import Mailbox, make_outcome
 
 pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
 

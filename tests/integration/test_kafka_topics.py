@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from tests.helpers import KAFKA_FACING, KafkaTarget, eventually
-from tests.integration.dispatcher.conftest import make_profile
+from tests.integration.dispatcher.helpers import make_profile
 
 pytestmark = KAFKA_FACING
 

@@ -2,7 +2,7 @@
 ready again with a console line; a service that cannot start crash-loops, and the stack
 stops with the end of its log printed and a non-zero exit code.
 
-The launcher runs as ``make run`` starts it (``python -m callbacks.devstack``), on the
+The launcher runs as ``make run`` starts it (``python -m callbacks_dev.devstack``), on the
 session's PostgreSQL and broker under this test's own topic prefix.
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import psutil
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 
 from tests.helpers import eventually
 
@@ -34,7 +34,7 @@ READY_MARKER = "Ctrl-C stops everything"
 
 @dataclass
 class Launcher:
-    """The running ``python -m callbacks.devstack`` and what it printed so far."""
+    """The running ``python -m callbacks_dev.devstack`` and what it printed so far."""
 
     process: asyncio.subprocess.Process
     ports: dict[str, int]
@@ -106,7 +106,7 @@ async def launch(settings: Settings) -> AsyncIterator[Start]:
             }
         )
         process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "callbacks.devstack"),
+            *(sys.executable, "-m", "callbacks_dev.devstack"),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,

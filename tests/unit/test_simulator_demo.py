@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
 from callbacks.signing import generate_secret, signature_header
-from callbacks.simulator.__main__ import build_parser, parse_mix
-from callbacks.simulator.provision import demo_profiles
-from callbacks.simulator.receiver import Arrival, DemoReceiver, start_receiver, verify_signature
-from callbacks.simulator.stats import DemoStats, percentile
+from callbacks_dev.devstack.processes import free_port
+from callbacks_dev.simulator.__main__ import build_parser, parse_mix
+from callbacks_dev.simulator.provision import demo_profiles
+from callbacks_dev.simulator.receiver import Arrival, DemoReceiver, start_receiver, verify_signature
+from callbacks_dev.simulator.stats import DemoStats, percentile
+from structlog.testing import capture_logs
 
 
 @pytest.mark.parametrize(
@@ -145,10 +146,19 @@ async def test_receiver_checks_signatures_and_refuses_its_share(
                     f"{url}/hooks/chatbot/sess_1", data=body, headers=headers
                 ) as r:
                     answers.setdefault(webhook_id, []).append(r.status)
-        async with session.delete(
-            f"{url}/hooks/chatbot", headers={"webhook-id": "x", "webhook-signature": "v1,AAAA"}
-        ) as r:
-            assert r.status == 401
+        with capture_logs() as logs:
+            async with session.delete(
+                f"{url}/hooks/chatbot", headers={"webhook-id": "x", "webhook-signature": "v1,AAAA"}
+            ) as r:
+                assert r.status == 401
+    assert [e for e in logs if e["event"] == "demo_bad_signature"] == [
+        {
+            "event": "demo_bad_signature",
+            "log_level": "warning",
+            "hook": "chatbot",
+            "webhook_id": "x",
+        }
+    ]
     patterns = {tuple(a) for a in answers.values()}
     # Never refused, refused once then accepted, refused on every attempt.
     assert patterns <= {(200, 200, 200), (503, 200, 200), (503, 500, 503)}

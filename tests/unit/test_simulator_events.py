@@ -12,8 +12,8 @@ import orjson
 import pytest
 from callbacks.catalog import EVENTS
 from callbacks.models.events import parse_event
-from callbacks.simulator.events import KINDS, Gateway, GatewayEvent, every_event
 from callbacks.topics import EVENT_TOPIC
+from callbacks_dev.simulator.events import KINDS, Gateway, GatewayEvent, every_event
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 PROFILES = {"*": "8d6e4f2a-1b3c-4d5e-9f8a-7b6c5d4e3f2a", "sms.send": "sms-profile"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from callbacks.devstack.supervisor import (
+from callbacks_dev.devstack.supervisor import (
     CrashLoop,
     Restart,
     ServiceExit,

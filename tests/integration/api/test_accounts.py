@@ -9,7 +9,7 @@ import aiohttp
 import asyncpg
 from callbacks.settings import Settings
 
-from tests.integration.api.conftest import ADMIN, Api, start_app
+from tests.integration.api.helpers import ADMIN, Api, start_app
 
 PROBLEM = "application/problem+json"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.api.conftest import Api, sms_profile
+from tests.integration.api.helpers import Api, sms_profile
 
 PROFILES = "/v1/callback-profiles"
 

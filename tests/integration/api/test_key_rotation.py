@@ -18,7 +18,7 @@ from callbacks.secretbox import LEGACY_PREFIX, PREFIX, SecretBox, key_id
 from callbacks.settings import Settings
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tests.integration.api.conftest import Api, sms_profile, start_app
+from tests.integration.api.helpers import Api, sms_profile, start_app
 
 PROFILES = "/v1/callback-profiles"
 

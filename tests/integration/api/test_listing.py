@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.integration.api.conftest import Api, sms_profile
+from tests.integration.api.helpers import Api, sms_profile
 
 PROFILES = "/v1/callback-profiles"
 

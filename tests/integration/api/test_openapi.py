@@ -9,7 +9,7 @@ from callbacks.settings import Settings
 from profile_api.app import create_app
 from schemathesis import GenerationMode
 
-from tests.integration.api.conftest import Api
+from tests.integration.api.helpers import Api
 
 # Examples per operation and generation mode; ~20 operations x 2 modes. Enough to find
 # the classic 5xx (NUL bytes, huge numbers, odd dates, wrong types) in a few seconds.

@@ -16,18 +16,17 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from callbacks.devstack.broker import Broker
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import ensure_topics, make_consumer
 from callbacks.models.profiles import ProfileRecord, open_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
+from callbacks_dev.devstack.broker import Broker
+from callbacks_dev.devstack.processes import free_port
 from profile_api.outbox import RELAY_LOCK_CLASS
 from structlog.testing import capture_logs
 
-from tests.conftest import unique
-from tests.helpers import KAFKA_FACING, eventually
-from tests.integration.api.conftest import Api, sms_profile, start_app
+from tests.helpers import KAFKA_FACING, eventually, unique
+from tests.integration.api.helpers import Api, sms_profile, start_app
 
 pytestmark = KAFKA_FACING
 

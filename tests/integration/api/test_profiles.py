@@ -13,7 +13,7 @@ import pytest
 from callbacks.models.profiles import ProfileRecord, open_secrets
 from callbacks.secretbox import SecretBox
 
-from tests.integration.api.conftest import Api, sms_profile
+from tests.integration.api.helpers import Api, sms_profile
 
 PROFILES = "/v1/callback-profiles"
 SECRETS = {

@@ -15,10 +15,10 @@ import asyncpg
 import orjson
 import pytest
 from aiohttp import web
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 
-from tests.integration.api.conftest import ADMIN, Api, sms_profile, start_app
+from tests.integration.api.helpers import ADMIN, Api, sms_profile, start_app
 
 PROFILES = "/v1/callback-profiles"
 PROBLEM = "application/problem+json"

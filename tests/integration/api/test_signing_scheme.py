@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from callbacks.signing import public_key
 
-from tests.integration.api.conftest import Api, sms_profile
+from tests.integration.api.helpers import Api, sms_profile
 from tests.integration.api.test_profiles import create, stored_record
 
 PROFILES = "/v1/callback-profiles"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.api.conftest import Api, sms_profile
+from tests.integration.api.helpers import Api, sms_profile
 
 PROFILES = "/v1/callback-profiles"
 NO_AUTH = {"authentication": {"type": "none"}}

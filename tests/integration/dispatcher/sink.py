@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from callbacks.devstack.processes import free_port
+from callbacks_dev.devstack.processes import free_port
 
 from tests.helpers import eventually
 

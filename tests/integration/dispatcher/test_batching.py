@@ -11,7 +11,7 @@ from callbacks.settings import Settings
 from dispatcher.batching import TopicBatcher
 
 from tests.helpers import KAFKA_FACING
-from tests.integration.dispatcher.conftest import read_topic
+from tests.integration.dispatcher.helpers import read_topic
 
 pytestmark = KAFKA_FACING
 

@@ -13,7 +13,7 @@ from callbacks.settings import Settings
 from standardwebhooks.webhooks import Webhook
 
 from tests.helpers import KAFKA_FACING
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     drain,
     make_profile,
     metric,

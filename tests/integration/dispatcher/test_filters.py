@@ -10,7 +10,7 @@ from callbacks.models.profiles import Filter
 from callbacks.settings import Settings
 
 from tests.helpers import KAFKA_FACING
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     drain,
     make_profile,
     metric,

@@ -27,7 +27,7 @@ from dispatcher.oauth import TokenCache
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.dispatcher.conftest import make_profile
+from tests.integration.dispatcher.helpers import make_profile
 from tests.integration.dispatcher.sink import Reply, Sink
 from tests.integration.dispatcher.test_http_client import Handler, answering, post, read_request
 from tests.integration.dispatcher.test_test_calls import PROFILE, _api

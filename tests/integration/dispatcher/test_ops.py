@@ -7,14 +7,14 @@ import logging
 
 import aiohttp
 import structlog
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from dispatcher import Dispatcher
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from tests.helpers import KAFKA_FACING, eventually
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     make_profile,
     produce_events,
     publish_profiles,

@@ -19,7 +19,7 @@ from callbacks.settings import Settings
 from dispatcher import Dispatcher
 
 from tests.helpers import KAFKA_FACING, eventually
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     drain,
     make_profile,
     metric,

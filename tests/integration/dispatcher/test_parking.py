@@ -12,7 +12,7 @@ from callbacks.settings import Settings
 from dispatcher import Dispatcher
 from dispatcher.jobs import H_DUE_MS
 
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     make_profile,
     metric,
     produce_events,

@@ -12,7 +12,7 @@ from dispatcher.metrics import BREAKER_TRANSITIONS
 from dispatcher.metrics import DEFERRED_TOTAL as DEFERRED
 
 from tests.helpers import eventually
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     dead_letters,
     drain,
     make_profile,

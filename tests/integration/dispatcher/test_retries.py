@@ -11,7 +11,7 @@ from callbacks.settings import Settings
 from dispatcher.jobs import Job, SourcePosition
 
 from tests.helpers import KAFKA_FACING
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     ACCOUNT,
     dead_letters,
     drain,

@@ -9,8 +9,8 @@ import pytest
 from callbacks.settings import Settings
 
 from tests.helpers import eventually
-from tests.integration.api.conftest import Api, sms_profile, start_app
-from tests.integration.dispatcher.conftest import drain, produce_events, read_topic, sms_event
+from tests.integration.api.helpers import Api, sms_profile, start_app
+from tests.integration.dispatcher.helpers import drain, produce_events, read_topic, sms_event
 from tests.integration.dispatcher.sink import Sink
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from callbacks.settings import Settings
 from dispatcher.metrics import DEAD_LETTERS_TOTAL
 
 from tests.helpers import KAFKA_FACING
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     dead_letters,
     drain,
     make_profile,

@@ -13,13 +13,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from callbacks.devstack.processes import free_port
 from callbacks.models.outcomes import RedeliverRequest
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from dispatcher import Dispatcher
 
 from tests.helpers import KAFKA_FACING, eventually
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     drain,
     make_profile,
     outcomes,

@@ -15,8 +15,8 @@ from callbacks.settings import Settings
 from callbacks.signing import generate_secret, generate_signing_key, public_key
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.api.conftest import Api
-from tests.integration.dispatcher.conftest import (
+from tests.integration.api.helpers import Api
+from tests.integration.dispatcher.helpers import (
     drain,
     make_profile,
     outcomes,

@@ -16,7 +16,7 @@ from dispatcher import Dispatcher
 from dispatcher.metrics import BREAKER_TRANSITIONS, DEFERRED_TOTAL
 
 from tests.helpers import eventually
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     drain,
     make_profile,
     metric,

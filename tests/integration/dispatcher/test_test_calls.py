@@ -16,8 +16,8 @@ from dispatcher.rendering import render, variables_for_profile
 from profile_api.routes.test_calls import build_test_request, call_variables
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.api.conftest import Api, start_app
-from tests.integration.dispatcher.conftest import make_profile, sms_event
+from tests.integration.api.helpers import Api, start_app
+from tests.integration.dispatcher.helpers import make_profile, sms_event
 from tests.integration.dispatcher.sink import Reply, Sink
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks_dev.devstack.kafka_cluster import KafkaCluster
 
 from tests.helpers import KafkaTarget, drop_namespace
 from tests.integration.fleet.harness import PARTITIONS, CountingSink, Fleet

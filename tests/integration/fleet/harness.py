@@ -50,13 +50,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
-from callbacks.devstack.processes import ChildProcess, free_port
 from callbacks.kafka import make_consumer, make_producer, topic_partitions
 from callbacks.models.profiles import ProfileRecord, SigningSecret, seal_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
 from callbacks.signing import generate_secret
-from callbacks.simulator.events import Gateway
+from callbacks_dev.devstack.processes import ChildProcess, free_port
+from callbacks_dev.simulator.events import Gateway
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import eventually

@@ -20,8 +20,8 @@ import time
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from callbacks.devstack.kafka_cluster import KafkaCluster
 from callbacks.kafka import ensure_topics
+from callbacks_dev.devstack.kafka_cluster import KafkaCluster
 
 from tests.helpers import KAFKA_FACING, KafkaTarget, eventually
 from tests.integration.fleet.harness import (

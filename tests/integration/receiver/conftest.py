@@ -1,35 +1,16 @@
-"""Fixtures for the receiver-health tests (issue 9), reused from the dispatcher and
-reporter suites: a loopback sink, a real aiosmtpd server, the pool and a producer."""
+"""Fixtures for the receiver-health tests: settings with short group sessions, mail
+settings for the SMTP server and the health rig (the sink, pool, producer, metrics and
+SMTP server fixtures come from the integration conftest)."""
 
 from __future__ import annotations
-
-import uuid
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from callbacks.settings import Settings
-from prometheus_client import CollectorRegistry
-from reporter.health import ProfileHealth
-from reporter.ingest import Ingestor
-from reporter.mail import Mailer
-from reporter.metrics import ReporterMetrics
-from reporter.notices import Notifier
 
-from tests.integration.dispatcher.conftest import sink
-from tests.integration.reporter.conftest import (
-    FAST_GROUP,
-    Mailbox,
-    create_account,
-    metrics,
-    pool,
-    producer,
-    smtp_server,
-)
-
-__all__ = ["metrics", "pool", "producer", "sink", "smtp_server"]
-
-RECIPIENT = "ops@customer.test"
+from tests.integration.receiver.helpers import HealthRig
+from tests.integration.reporter.helpers import Mailbox
 
 
 @pytest.fixture
@@ -47,47 +28,6 @@ async def mail_settings(topics: Settings, smtp_server: tuple[Mailbox, int]) -> S
             "auto_disable_after": "5s",  # tiny, so a test can walk a streak past it
         }
     )
-
-
-async def account_with_recipient(pool: asyncpg.Pool) -> uuid.UUID:
-    account = await create_account(pool, "receiver-test")
-    await pool.execute(
-        "INSERT INTO report_settings (account_id, enabled, frequency, recipients, timezone)"
-        " VALUES ($1, false, 'daily', $2, 'UTC')",
-        account,
-        [RECIPIENT],
-    )
-    return account
-
-
-class HealthRig:
-    """Ingest with the health rules wired as in ``Reporter``, and the notifier beside it."""
-
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
-        self.settings = settings
-        self.pool = pool
-        self.producer = producer
-        self.metrics = ReporterMetrics(CollectorRegistry())
-        self.group = f"{settings.topic_prefix}health"  # successive ingests read on
-        self.notifier = Notifier(settings, pool, self.metrics, mailer=Mailer(settings))
-        self.health = ProfileHealth(
-            pool=pool,
-            profiles_topic=settings.topics.profiles,
-            disable_after_s=settings.auto_disable_after_s,
-            metrics=self.metrics,
-        )
-
-    async def ingest(self, group: str | None = None) -> int:
-        ingestor = Ingestor(
-            self.settings,
-            self.pool,
-            self.producer,
-            self.metrics,
-            group_id=group or self.group,
-            consumer_options=FAST_GROUP,
-            health=self.health,
-        )
-        return await ingestor.drain(timeout_s=20)
 
 
 @pytest.fixture

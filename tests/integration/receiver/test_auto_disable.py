@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.receiver.conftest import RECIPIENT, HealthRig, account_with_recipient
-from tests.integration.reporter.conftest import Mailbox, create_profile, make_outcome, produce
+from tests.integration.receiver.helpers import RECIPIENT, HealthRig, account_with_recipient
+from tests.integration.reporter.helpers import Mailbox, create_profile, make_outcome, produce
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

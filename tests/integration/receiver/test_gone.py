@@ -12,16 +12,16 @@ from typing import Any
 
 import aiohttp
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from dispatcher import Dispatcher
 from reporter.service import Reporter
 
 from tests.helpers import eventually
-from tests.integration.api.conftest import ADMIN, Api, start_app
-from tests.integration.dispatcher.conftest import metric, produce_events, sms_event
+from tests.integration.api.helpers import ADMIN, Api, start_app
+from tests.integration.dispatcher.helpers import metric, produce_events, sms_event
 from tests.integration.dispatcher.sink import Reply, Sink
-from tests.integration.reporter.conftest import Mailbox
+from tests.integration.reporter.helpers import Mailbox
 
 RECIPIENT = "owner@customer.test"
 

@@ -11,15 +11,15 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from dispatcher import Dispatcher
 from reporter.service import Reporter
 
 from tests.helpers import eventually
-from tests.integration.api.conftest import ADMIN, Api, start_app
-from tests.integration.dispatcher.conftest import produce_events, sms_event
+from tests.integration.api.helpers import ADMIN, Api, start_app
+from tests.integration.dispatcher.helpers import produce_events, sms_event
 from tests.integration.dispatcher.sink import Reply, Sink
 
 pytestmark = pytest.mark.integration

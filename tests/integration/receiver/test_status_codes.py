@@ -17,7 +17,7 @@ from reporter.ingest import Ingestor
 from reporter.metrics import ReporterMetrics
 
 from tests.helpers import eventually
-from tests.integration.dispatcher.conftest import (
+from tests.integration.dispatcher.helpers import (
     dead_letters,
     drain,
     make_profile,
@@ -27,7 +27,7 @@ from tests.integration.dispatcher.conftest import (
     sms_event,
 )
 from tests.integration.dispatcher.sink import Reply, Sink
-from tests.integration.reporter.conftest import FAST_GROUP
+from tests.integration.reporter.helpers import FAST_GROUP
 
 
 async def test_transient_only_fails_a_404_at_once(topics: Settings, sink: Sink) -> None:

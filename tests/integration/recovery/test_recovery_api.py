@@ -12,8 +12,8 @@ import asyncpg
 from callbacks.settings import Settings
 
 from tests.helpers import eventually
-from tests.integration.recovery.conftest import (
-    Api,
+from tests.integration.api.helpers import Api
+from tests.integration.recovery.helpers import (
     Replica,
     Seeded,
     create_profile,

@@ -19,7 +19,7 @@ from profile_api.recovery import RecoveryRunner
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from tests.integration.recovery.conftest import Seeded, seed
+from tests.integration.recovery.helpers import Seeded, seed
 from tests.integration.recovery.test_recovery_api import at
 
 

@@ -10,9 +10,10 @@ import asyncpg
 from callbacks.settings import Settings
 
 from tests.helpers import KAFKA_FACING
-from tests.integration.dispatcher.conftest import drain, outcomes, produce_events, sms_event
+from tests.integration.api.helpers import Api
+from tests.integration.dispatcher.helpers import drain, outcomes, produce_events, sms_event
 from tests.integration.dispatcher.sink import Sink
-from tests.integration.recovery.conftest import Api, Seeded, create_profile, seed
+from tests.integration.recovery.helpers import Seeded, create_profile, seed
 from tests.integration.recovery.test_recovery_api import at, finished, window
 
 pytestmark = KAFKA_FACING

@@ -11,7 +11,7 @@ from callbacks.models.outcomes import RedeliverRequest
 from callbacks.settings import Settings
 from reporter.outcome_store import write_batch
 
-from tests.integration.reporter.conftest import Client, create_profile, make_outcome
+from tests.integration.reporter.helpers import Client, create_profile, make_outcome
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from reporter.outcome_store import write_batch
 from structlog.testing import capture_logs
 
 from tests.helpers import KAFKA_FACING
-from tests.integration.reporter.conftest import FAST_GROUP, create_profile, make_outcome, produce
+from tests.integration.reporter.helpers import FAST_GROUP, create_profile, make_outcome, produce
 
 pytestmark = KAFKA_FACING
 

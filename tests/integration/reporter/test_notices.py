@@ -15,7 +15,7 @@ from reporter.metrics import ReporterMetrics
 from reporter.notices import Notifier
 from structlog.testing import capture_logs
 
-from tests.integration.reporter.conftest import Mailbox, create_account, create_profile
+from tests.integration.reporter.helpers import Mailbox, create_account, create_profile
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.integration.reporter.conftest import Client
+from tests.integration.reporter.helpers import Client
 
 VALID = {
     "enabled": True,

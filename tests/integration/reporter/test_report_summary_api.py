@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from reporter.outcome_store import write_batch
 
-from tests.integration.reporter.conftest import Client, create_profile, make_outcome
+from tests.integration.reporter.helpers import Client, create_profile, make_outcome
 
 # Tuesday 24 Nov 2026 00:00 in Kolkata (+05:30).
 IST_MIDNIGHT = datetime(2026, 11, 23, 18, 30, tzinfo=UTC)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from reporter.outcome_store import write_batch
 
-from tests.integration.reporter.conftest import create_profile, make_outcome
+from tests.integration.reporter.helpers import create_profile, make_outcome
 
 T0 = datetime(2026, 3, 1, 10, 7, tzinfo=UTC)
 

@@ -1,46 +1,25 @@
 """Fixtures for the WhatsApp and chatbot end-to-end tests: the dispatcher runs in
 process in drain mode against the real broker, profiles are sealed onto the test's
-profile topic, events come from the simulator's builders, callbacks land in a sink."""
+profile topic, events come from the simulator's builders, callbacks land in a sink
+that keeps each raw request target (the helpers are in ``helpers.py`` beside this file)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
-from callbacks.kafka import make_producer
-from callbacks.models.profiles import ProfileRecord
 from callbacks.settings import Settings
-from callbacks.simulator.events import Gateway, GatewayEvent
+from callbacks_dev.simulator.events import Gateway
 
-from tests.integration.dispatcher.conftest import ACCOUNT, make_profile
-from tests.integration.dispatcher.sink import Received, Sink
+from tests.integration.dispatcher.helpers import ACCOUNT
+from tests.integration.whatsapp.helpers import RawSink
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The session settings, with a short group session so joins take about a second."""
     return settings.model_copy(update={"consumer_session_timeout": "2s"})
-
-
-class RawSink(Sink):
-    """The dispatcher tests' sink, also keeping each request's target exactly as it
-    arrived on the wire (aiohttp's ``query_string`` is already decoded), by webhook-id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.raw_targets: dict[str, str] = {}
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.raw_targets[request.headers.get("webhook-id", "")] = request.raw_path
-        return await super()._handle(request)
-
-    def raw_query(self, got: Received) -> str:
-        target = self.raw_targets[got.header("webhook-id") or ""]
-        return target.partition("?")[2]
 
 
 @pytest.fixture
@@ -56,39 +35,3 @@ async def sink() -> AsyncIterator[RawSink]:
 @pytest.fixture
 def gateway() -> Gateway:
     return Gateway(random.Random(8), account_id=ACCOUNT, profiles={"*": "unset"})
-
-
-def profile(sink: Sink, path: str, channel: str, events: list[str], **fields: Any) -> ProfileRecord:
-    """A saved profile of ``channel`` delivering ``events`` to ``path`` at the sink."""
-    url = fields.pop("url", None) or sink.url(path)
-    fields.setdefault("body_type", None)
-    fields.setdefault("body", None)
-    return make_profile(url, channel=channel, events=events, title=f"{channel} {path}", **fields)
-
-
-def event(
-    gateway: Gateway,
-    to: ProfileRecord,
-    name: str,
-    overrides: dict[str, Any] | None = None,
-    *,
-    drop: tuple[str, ...] = (),
-) -> GatewayEvent:
-    """A realistic ``name`` event for profile ``to``, with its data adjusted."""
-    built = gateway.event(name, overrides, drop=drop)
-    return built._replace(value={**built.value, "callback_profile_id": to.id})
-
-
-async def produce(settings: Settings, events: Iterable[GatewayEvent]) -> None:
-    """Produce like a gateway: each to its source topic, keyed by its message id."""
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        futures = []
-        for built in events:
-            key, value = built.encode()
-            topic = settings.topics.name(built.topic)
-            futures.append(await producer.send(topic, value, key=key))
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()

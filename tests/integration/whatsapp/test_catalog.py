@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from callbacks.settings import Settings
 
-from tests.integration.api.conftest import ADMIN, start_app
+from tests.integration.api.helpers import ADMIN, start_app
 
 pytestmark = pytest.mark.integration
 

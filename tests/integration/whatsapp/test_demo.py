@@ -12,9 +12,9 @@ import sys
 from collections.abc import AsyncIterator
 
 import pytest
-from callbacks.devstack.stack import LocalStack, StackConfig
 from callbacks.settings import Settings
-from callbacks.simulator.run import DemoOptions, run_demo
+from callbacks_dev.devstack.stack import LocalStack, StackConfig
+from callbacks_dev.simulator.run import DemoOptions, run_demo
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ async def test_demo_shows_callbacks_arriving_and_reuses_its_profiles(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "callbacks.simulator",
+        "callbacks_dev.simulator",
         *argv,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -10,13 +10,13 @@ from urllib.parse import parse_qs, unquote
 import pytest
 from callbacks.encryption import decrypt_value
 from callbacks.settings import Settings
-from callbacks.simulator.events import Gateway
-from callbacks.simulator.receiver import verify_signature
+from callbacks_dev.simulator.events import Gateway
+from callbacks_dev.simulator.receiver import verify_signature
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.dispatcher.conftest import drain, metric, outcomes, publish_profiles
+from tests.integration.dispatcher.helpers import drain, metric, outcomes, publish_profiles
 from tests.integration.dispatcher.sink import Reply, Sink
-from tests.integration.whatsapp.conftest import RawSink, event, produce, profile
+from tests.integration.whatsapp.helpers import RawSink, event, produce, profile
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import orjson
 import pytest
 from callbacks.catalog import EVENTS, variables_for
 from callbacks.settings import Settings
-from callbacks.simulator.events import Gateway, GatewayEvent
+from callbacks_dev.simulator.events import Gateway, GatewayEvent
 
-from tests.integration.dispatcher.conftest import drain, metric, publish_profiles
-from tests.integration.whatsapp.conftest import RawSink, event, produce, profile
+from tests.integration.dispatcher.helpers import drain, metric, publish_profiles
+from tests.integration.whatsapp.helpers import RawSink, event, produce, profile
 
 pytestmark = pytest.mark.integration
 

@@ -18,15 +18,15 @@ import asyncpg
 import pytest
 import structlog
 from aiokafka import AIOKafkaProducer
-from callbacks.devstack.processes import free_port
 from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from reporter.ingest import Ingestor
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
 from reporter.schedule import Scheduler
 
-from tests.integration.reporter.conftest import (
+from tests.integration.reporter.helpers import (
     FAST_GROUP,
     Mailbox,
     create_account,

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from callbacks.devstack.processes import free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import free_port
 from pydantic import SecretStr
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
 from reporter.schedule import Scheduler
 
 from tests.helpers import eventually, self_signed_certificate
-from tests.integration.reporter.conftest import (
+from tests.integration.reporter.helpers import (
     Client,
     Mailbox,
     create_account,

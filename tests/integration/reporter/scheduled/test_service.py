@@ -11,11 +11,11 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from callbacks.devstack.processes import ChildProcess, free_port
 from callbacks.settings import Settings
+from callbacks_dev.devstack.processes import ChildProcess, free_port
 
 from tests.helpers import eventually
-from tests.integration.reporter.conftest import create_profile, make_outcome, produce
+from tests.integration.reporter.helpers import create_profile, make_outcome, produce
 
 
 async def test_reporter_process_serves_ops_and_ingests_until_sigterm(

@@ -9,8 +9,8 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from callbacks.simulator import pools
-from callbacks.simulator.steps import DataStep
+from callbacks_dev.simulator import pools
+from callbacks_dev.simulator.steps import DataStep
 
 EVENT = "sms.send"
 

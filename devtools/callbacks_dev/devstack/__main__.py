@@ -1,6 +1,6 @@
 """``make run``: the whole stack on embedded defaults, supervised, until Ctrl-C.
 
-Exits 0 on Ctrl-C, 1 when a service crash-loops (``callbacks.devstack.supervisor``).
+Exits 0 on Ctrl-C, 1 when a service crash-loops (``callbacks_dev.devstack.supervisor``).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import signal
 
-from callbacks.devstack.stack import LocalStack, StackConfig
-from callbacks.devstack.supervisor import CrashLoop, ServiceExit, crash_report, describe
+from callbacks_dev.devstack.stack import LocalStack, StackConfig
+from callbacks_dev.devstack.supervisor import CrashLoop, ServiceExit, crash_report, describe
 
 
 async def _run(broker: str) -> int:
@@ -76,7 +76,7 @@ def _print_banner(stack: LocalStack, started: list[str], account: dict[str, str]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m callbacks.devstack")
+    parser = argparse.ArgumentParser(prog="python -m callbacks_dev.devstack")
     parser.add_argument(
         "--broker",
         choices=["tansu", "kafka"],

@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from callbacks.simulator.receiver import Arrival
+from callbacks_dev.simulator.receiver import Arrival
 
 
 def percentile(values: list[float], share: float) -> float | None:

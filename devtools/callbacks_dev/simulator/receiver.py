@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-
 from callbacks.logging import get_logger
 
 log = get_logger(__name__)

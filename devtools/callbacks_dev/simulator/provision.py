@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from callbacks.simulator.receiver import EVENT_ID_HEADER
+from callbacks_dev.simulator.receiver import EVENT_ID_HEADER
 
 TITLE_PREFIX = "demo · "
 

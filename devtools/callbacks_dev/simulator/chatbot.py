@@ -7,8 +7,8 @@ import random
 from datetime import datetime
 from typing import Any
 
-from callbacks.simulator import pools
-from callbacks.simulator.steps import DataStep
+from callbacks_dev.simulator import pools
+from callbacks_dev.simulator.steps import DataStep
 
 EVENT = "chatbot.action"
 

@@ -2,7 +2,7 @@
 
 Each service runs in its own process, started as in production (``python -m <name>``)
 with ``CALLBACKS_*`` variables; nothing here reaches into a service's insides.
-``supervise`` restarts a service that exits (``callbacks.devstack.supervisor``).
+``supervise`` restarts a service that exits (``callbacks_dev.devstack.supervisor``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-
 from callbacks.db import migrate
-from callbacks.devstack.broker import Broker
-from callbacks.devstack.kafka_cluster import KafkaCluster
-from callbacks.devstack.postgres import PostgresServer
-from callbacks.devstack.processes import ChildProcess, free_port
-from callbacks.devstack.supervisor import CrashLoop, ServiceExit, Supervisor
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+
+from callbacks_dev.devstack.broker import Broker
+from callbacks_dev.devstack.kafka_cluster import KafkaCluster
+from callbacks_dev.devstack.postgres import PostgresServer
+from callbacks_dev.devstack.processes import ChildProcess, free_port
+from callbacks_dev.devstack.supervisor import CrashLoop, ServiceExit, Supervisor
 
 SERVICES = ("profile_api", "dispatcher", "reporter")
 

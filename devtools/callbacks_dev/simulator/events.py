@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-
-from callbacks.simulator import chatbot, mail, pools, sms, whatsapp
-from callbacks.simulator.steps import DataStep
 from callbacks.topics import EVENT_TOPIC
+
+from callbacks_dev.simulator import chatbot, mail, pools, sms, whatsapp
+from callbacks_dev.simulator.steps import DataStep
 
 # What ``lifecycle(kind)`` can build; the simulator's ``--mix`` spreads traffic over them.
 KINDS = ("sms", "email", "whatsapp", "chatbot")

@@ -1,4 +1,4 @@
-"""``make demo`` / ``python -m callbacks.simulator``: play the upstream gateways against a
+"""``make demo`` / ``python -m callbacks_dev.simulator``: play the upstream gateways against a
 running stack (``make run``) and show callbacks arriving at a local demo receiver."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import sys
 
 from callbacks.logging import configure_logging
 from callbacks.settings import Settings
-from callbacks.simulator.events import KINDS
-from callbacks.simulator.provision import ProvisionError
-from callbacks.simulator.run import (
+
+from callbacks_dev.simulator.events import KINDS
+from callbacks_dev.simulator.provision import ProvisionError
+from callbacks_dev.simulator.run import (
     DEFAULT_MIX,
     DemoError,
     DemoOptions,
@@ -48,7 +49,7 @@ def _share(text: str) -> float:
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     admin = settings.admin_token.get_secret_value() if settings.admin_token else "dev-admin-token"
     parser = argparse.ArgumentParser(
-        prog="python -m callbacks.simulator",
+        prog="python -m callbacks_dev.simulator",
         description="Produce realistic gateway events against a running stack (make run) "
         "and watch the callbacks arrive at a local demo receiver.",
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
+from callbacks_dev.devstack.processes import ChildProcess, free_port, wait_for_port
 
 
 class Broker:

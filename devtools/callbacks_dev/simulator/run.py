@@ -24,15 +24,15 @@ from typing import Any, TextIO
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-from callbacks.devstack.processes import free_port
 from callbacks.kafka import make_consumer, make_producer, start_client
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
-from callbacks.simulator.events import Gateway, GatewayEvent
-from callbacks.simulator.provision import ApiClient, Provisioned
-from callbacks.simulator.receiver import Arrival, DemoReceiver, start_receiver
-from callbacks.simulator.stats import DemoStats
+
+from callbacks_dev.devstack.processes import free_port
+from callbacks_dev.simulator.events import Gateway, GatewayEvent
+from callbacks_dev.simulator.provision import ApiClient, Provisioned
+from callbacks_dev.simulator.receiver import Arrival, DemoReceiver, start_receiver
+from callbacks_dev.simulator.stats import DemoStats
 
 log = get_logger(__name__)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
+from callbacks_dev.devstack.processes import ChildProcess, free_port, wait_for_port
 
 # The newest Apache Kafka line that aiokafka 0.14 works with: Kafka 4.0 removed the
 # protocol versions older clients sent (KIP-896); aiokafka 0.14 speaks versions that

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from callbacks.devstack.processes import ChildProcess, free_port, wait_for_port
+from callbacks_dev.devstack.processes import ChildProcess, free_port, wait_for_port
 
 _SERVICE_USER = "callbacks_pg"
 
