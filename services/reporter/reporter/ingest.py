@@ -32,6 +32,7 @@ from callbacks.kafka import make_consumer, start_client
 from callbacks.logging import get_logger
 from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
+from callbacks.wire import SourcePosition, dead_letter_headers
 from pydantic import ValidationError
 
 from reporter.health import ProfileHealth
@@ -42,15 +43,9 @@ from reporter.progress import PartitionProgress, record_progress, register_parti
 log = get_logger(__name__)
 
 GROUP_ID = "callbacks-reporter"
-# Dead-letter headers as the dispatcher writes them: a reason kind, the detail, and
-# where the record came from (original key and value are kept as they were).
+# Dead-letter reason kinds (``callbacks.wire.H_REASON``) of the records ingest sets aside.
 DEAD_REASON = "invalid_outcome"
 REFUSED_REASON = "outcome_refused"
-H_REASON = "cb-reason"
-H_ERROR = "cb-error"
-H_SOURCE_TOPIC = "cb-source-topic"
-H_SOURCE_PARTITION = "cb-source-partition"
-H_SOURCE_OFFSET = "cb-source-offset"
 _RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 # What PostgreSQL raises when it refuses the *data* of a batch (SQLSTATE classes 22 data
 # exception, 23 integrity violation, 54 program limit exceeded): retrying the same rows
@@ -269,13 +264,11 @@ class Ingestor:
                     self._dead_topic,
                     value=record.value,
                     key=record.key,
-                    headers=[
-                        (H_REASON, item.kind.encode()),
-                        (H_ERROR, item.reason.encode()),
-                        (H_SOURCE_TOPIC, record.topic.encode()),
-                        (H_SOURCE_PARTITION, str(record.partition).encode()),
-                        (H_SOURCE_OFFSET, str(record.offset).encode()),
-                    ],
+                    headers=dead_letter_headers(
+                        SourcePosition(record.topic, record.partition, record.offset),
+                        item.kind,
+                        item.reason,
+                    ),
                 )
             )
         # The offsets are committed only once the broker holds every dead letter.
