@@ -28,6 +28,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from callbacks.backoff import STORE_RETRY_S, Backoff, retry_until_done
+from callbacks.db import DATABASE_ERRORS
 from callbacks.kafka import make_consumer, start_client
 from callbacks.logging import get_logger
 from callbacks.models.outcomes import Outcome
@@ -46,7 +48,6 @@ GROUP_ID = "callbacks-reporter"
 # Dead-letter reason kinds (``callbacks.wire.H_REASON``) of the records ingest sets aside.
 DEAD_REASON = "invalid_outcome"
 REFUSED_REASON = "outcome_refused"
-_RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 # What PostgreSQL raises when it refuses the *data* of a batch (SQLSTATE classes 22 data
 # exception, 23 integrity violation, 54 program limit exceeded): retrying the same rows
 # cannot help, so the batch is split to find the records that cause it.
@@ -231,18 +232,18 @@ class Ingestor:
 
         Raises only what ``REFUSED_ERRORS`` names: the data, not the database, is wrong.
         """
-        attempt = 0
-        while True:
-            try:
-                return await write_batch(self._pool, outcomes)
-            except REFUSED_ERRORS:
-                raise
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-                self._metrics.ingest_errors.labels(stage="store").inc()
-                delay = _RETRY_BACKOFF_S[min(attempt, len(_RETRY_BACKOFF_S) - 1)]
-                log.warning("outcome_batch_store_failed", error=repr(exc), retry_in_s=delay)
-                attempt += 1
-                await asyncio.sleep(delay)
+
+        def failed(exc: BaseException, delay_s: float) -> None:
+            self._metrics.ingest_errors.labels(stage="store").inc()
+            log.warning("outcome_batch_store_failed", error=repr(exc), retry_in_s=delay_s)
+
+        return await retry_until_done(
+            lambda: write_batch(self._pool, outcomes),
+            retry_on=DATABASE_ERRORS,
+            give_up_on=REFUSED_ERRORS,
+            backoff=Backoff(STORE_RETRY_S),
+            on_error=failed,
+        )
 
     async def _dead_letter(self, rejected: list[Rejected]) -> None:
         if not rejected:
@@ -324,7 +325,7 @@ class Ingestor:
                     )
                 )
             await record_progress(self._pool, self._topic, progress)
-        except (KafkaError, asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        except (KafkaError, *DATABASE_ERRORS) as exc:
             self._metrics.ingest_errors.labels(stage="progress").inc()
             log.warning("ingest_progress_failed", error=repr(exc))
             return
