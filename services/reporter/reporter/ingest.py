@@ -37,7 +37,7 @@ from callbacks.settings import Settings
 from callbacks.wire import SourcePosition, dead_letter_headers
 from pydantic import ValidationError
 
-from reporter.health import ProfileHealth
+from reporter.auto_disable import ProfileHealth
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import BatchResult, write_batch
 from reporter.progress import PartitionProgress, record_progress, register_partitions
@@ -65,10 +65,13 @@ class InvalidOutcome(ValueError):
 
 
 @dataclass(frozen=True)
-class Rejected:
+class DeadLetter:
+    """A record on its way to ``callbacks.dead``: ``kind`` is the letter's reason kind,
+    ``reason`` its detail (``callbacks.wire.dead_letter_headers``)."""
+
     record: ConsumerRecord[bytes, bytes]
     reason: str
-    kind: str = DEAD_REASON  # the dead letter's cb-reason
+    kind: str = DEAD_REASON
 
 
 @dataclass(frozen=True)
@@ -97,14 +100,14 @@ def parse_outcome(value: bytes | None) -> Outcome:
 
 def parse_records(
     records: Sequence[ConsumerRecord[bytes, bytes]],
-) -> tuple[list[Parsed], list[Rejected]]:
+) -> tuple[list[Parsed], list[DeadLetter]]:
     parsed: list[Parsed] = []
-    rejected: list[Rejected] = []
+    rejected: list[DeadLetter] = []
     for record in records:
         try:
             parsed.append(Parsed(record, parse_outcome(record.value)))
         except InvalidOutcome as exc:
-            rejected.append(Rejected(record, str(exc)))
+            rejected.append(DeadLetter(record, str(exc)))
     return parsed, rejected
 
 
@@ -203,7 +206,7 @@ class Ingestor:
         )
         return len(records)
 
-    async def _store(self, parsed: list[Parsed]) -> tuple[BatchResult, list[Rejected]]:
+    async def _store(self, parsed: list[Parsed]) -> tuple[BatchResult, list[DeadLetter]]:
         """Store the batch; return the result and the records PostgreSQL refused.
 
         A refused batch is split in halves, recursively, so one bad record costs about
@@ -216,7 +219,7 @@ class Ingestor:
                 [item] = parsed
                 reason = f"refused by the database: {type(exc).__name__}: {exc}"[:500]
                 return BatchResult(received=0, inserted=0), [
-                    Rejected(item.record, reason, REFUSED_REASON)
+                    DeadLetter(item.record, reason, REFUSED_REASON)
                 ]
         half = len(parsed) // 2
         first, refused_first = await self._store(parsed[:half])
@@ -245,7 +248,7 @@ class Ingestor:
             on_error=failed,
         )
 
-    async def _dead_letter(self, rejected: list[Rejected]) -> None:
+    async def _dead_letter(self, rejected: list[DeadLetter]) -> None:
         if not rejected:
             return
         futures = []

@@ -1,6 +1,6 @@
 """Profile health emails: the warning when a profile starts failing, and the disable notice.
 
-``reporter.health`` writes a ``profile_notices`` row in the transaction that decided it
+``reporter.auto_disable`` writes a ``profile_notices`` row in the transaction that decided it
 (an outbox for emails); this sends the pending ones to the account's report recipients
 (``report_settings.recipients``, whether or not periodic reports are enabled: a
 disabled profile matters even to an account that reads no reports). A row is claimed

@@ -1,4 +1,4 @@
-"""Receiver health: streaks of final failures, and disabling a profile that is gone or failing.
+"""Profile auto-disable: streaks of final failures, and disabling a profile that is gone or failing.
 
 The dispatcher holds no database: it publishes what it saw (outcome records). The
 decision lives here, where the state is. Per profile we keep the start of the current
