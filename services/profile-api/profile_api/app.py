@@ -78,8 +78,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await producer.start()
             stack.push_async_callback(producer.stop)
             app[PRODUCER] = producer
-            # The first change after start must not wait for the topic's metadata (on
-            # Apache Kafka that look-up took seconds): fetch it now, without blocking a
+            # The first change after start must not wait for the topic's metadata (a first
+            # look-up can take seconds on a cluster): fetch it now, without blocking a
             # start while the broker is away (the relay retries then anyway).
             with contextlib.suppress(KafkaError, TimeoutError):
                 await asyncio.wait_for(producer.partitions_for(settings.topics.profiles), 5.0)

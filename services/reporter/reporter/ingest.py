@@ -9,7 +9,7 @@ One bad record never stalls the stage: a batch PostgreSQL refuses for its data (
 it cannot hold, such as ``\u0000`` in a text, passes parsing) is split in halves until
 the refused records are found; they go to ``callbacks.dead`` as ``outcome_refused`` and
 the rest is stored. Errors of the database itself (connection, restart) are retried
-with backoff, holding the offsets, as before.
+with backoff (``callbacks.backoff``), holding the offsets.
 
 After each batch (at most every ``PROGRESS_INTERVAL_S``) ingest records its progress
 per partition in PostgreSQL (``reporter.progress``): the report schedule waits for it.
