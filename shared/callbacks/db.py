@@ -20,6 +20,15 @@ log = get_logger(__name__)
 
 _MIGRATION_LOCK_KEY = 0x43_42_4D_49_47  # "CBMIG": one constant every runner agrees on
 
+# What a call to PostgreSQL raises when it fails: the server's errors, the connection's
+# (closed, or in a wrong state) and the network's. A loop that must not stop catches
+# these, counts and logs them, and tries again.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    OSError,
+    asyncpg.InterfaceError,
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
-from dispatcher.jobs import H_DUE_MS
+from callbacks.wire import H_DUE_MS
 from dispatcher.pacing import HOLD_MAX, Pacing
 
 TP = TopicPartition("callbacks.retry.5s", 0)

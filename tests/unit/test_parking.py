@@ -6,11 +6,10 @@ import asyncio
 import math
 
 import pytest
+from callbacks.wire import H_DUE_MS, SourcePosition
 from dispatcher.jobs import (
-    H_DUE_MS,
     Job,
     RetryLanes,
-    SourcePosition,
     due_ms_of,
     job_from_record,
     park,

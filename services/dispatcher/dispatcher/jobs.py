@@ -19,29 +19,24 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-H_ATTEMPT = "cb-attempt"
-H_DELIVERY_ID = "cb-delivery-id"
-H_PROFILE_ID = "cb-profile-id"
-H_SOURCE_TOPIC = "cb-source-topic"
-H_SOURCE_PARTITION = "cb-source-partition"
-H_SOURCE_OFFSET = "cb-source-offset"
-H_REASON = "cb-reason"
-H_ERROR = "cb-error"
-H_DUE_MS = "cb-due-ms"
+from callbacks.wire import (
+    H_ATTEMPT,
+    H_DELIVERY_ID,
+    H_DUE_MS,
+    H_PROFILE_ID,
+    H_SOURCE_OFFSET,
+    H_SOURCE_PARTITION,
+    H_SOURCE_TOPIC,
+    Headers,
+    SourcePosition,
+    dead_letter_headers,
+    retry_headers,
+)
 
 # A parked record waits at least this long (no tight park/return loop) and its due time
 # is rounded up to a multiple of this, so a retry partition wakes for a group of parked
 # records at most this often instead of once per record (each wake is a fetch).
 PARK_GRANULARITY_MS = 100
-
-Headers = Sequence[tuple[str, bytes]]
-
-
-@dataclass(frozen=True)
-class SourcePosition:
-    topic: str
-    partition: int
-    offset: int
 
 
 @dataclass(frozen=True)
@@ -58,26 +53,10 @@ class Job:
     def retry_headers(
         self, attempt: int, delivery_id: str, profile_id: str, due_ms: int | None = None
     ) -> list[tuple[str, bytes]]:
-        headers = [
-            (H_ATTEMPT, str(attempt).encode()),
-            (H_DELIVERY_ID, delivery_id.encode()),
-            (H_PROFILE_ID, profile_id.encode()),
-            (H_SOURCE_TOPIC, self.source.topic.encode()),
-            (H_SOURCE_PARTITION, str(self.source.partition).encode()),
-            (H_SOURCE_OFFSET, str(self.source.offset).encode()),
-        ]
-        if due_ms is not None:
-            headers.append((H_DUE_MS, str(due_ms).encode()))
-        return headers
+        return retry_headers(self.source, attempt, delivery_id, profile_id, due_ms)
 
     def dead_headers(self, reason: str, error: str) -> list[tuple[str, bytes]]:
-        return [
-            (H_REASON, reason.encode()),
-            (H_ERROR, error.encode()),
-            (H_SOURCE_TOPIC, self.source.topic.encode()),
-            (H_SOURCE_PARTITION, str(self.source.partition).encode()),
-            (H_SOURCE_OFFSET, str(self.source.offset).encode()),
-        ]
+        return dead_letter_headers(self.source, reason, error)
 
 
 def job_from_record(  # noqa: PLR0917 - the fields of a consumer record

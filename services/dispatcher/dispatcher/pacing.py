@@ -29,8 +29,9 @@ from collections.abc import Callable, Iterable, Iterator
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from callbacks.retry import due_in_s
+from callbacks.wire import Headers
 
-from dispatcher.jobs import Headers, due_ms_of
+from dispatcher.jobs import due_ms_of
 
 # Records of one retry partition kept in memory behind a head that is not yet due;
 # beyond it the partition seeks back and reads the rest again later. A fetch returns

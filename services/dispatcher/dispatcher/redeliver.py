@@ -17,8 +17,9 @@ from aiokafka.structs import TopicPartition
 from callbacks.kafka import make_consumer, start_client
 from callbacks.models.outcomes import RedeliverRequest
 from callbacks.settings import Settings
+from callbacks.wire import SourcePosition
 
-from dispatcher.jobs import Job, SourcePosition
+from dispatcher.jobs import Job
 
 FETCH_TIMEOUT_S = 5.0
 

@@ -45,11 +45,12 @@ from callbacks.logging import get_logger
 from callbacks.secretbox import SecretBox
 from callbacks.sender import Sender
 from callbacks.settings import Settings
+from callbacks.wire import SourcePosition
 from prometheus_client import CollectorRegistry
 
 from dispatcher.batching import Handoff
 from dispatcher.deliver import Deliverer
-from dispatcher.jobs import Job, SourcePosition, job_from_record
+from dispatcher.jobs import Job, job_from_record
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache
 from dispatcher.pacing import Pacing

@@ -12,15 +12,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, cast
+from typing import cast
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiokafka.errors import KafkaError
 from callbacks.db import create_pool
-from callbacks.health import add_ops_routes, start_ops_server
+from callbacks.health import add_ops_routes, database_and_broker, start_ops_server
 from callbacks.kafka import make_producer
-from callbacks.logging import get_logger
 from callbacks.metrics import HttpMetrics
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
@@ -36,9 +35,6 @@ from profile_api.request_id import request_id_middleware
 from profile_api.routes import MODULES
 from profile_api.store import ProfileStore
 
-log = get_logger(__name__)
-
-READY_TIMEOUT_S = 2.0
 # A publish waits at most this long for the broker before the relay backs off and
 # retries; short enough that /readyz and the relay notice an outage quickly.
 PRODUCER_REQUEST_TIMEOUT_MS = 10_000
@@ -82,8 +78,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await producer.start()
             stack.push_async_callback(producer.stop)
             app[PRODUCER] = producer
-            # The first change after start must not wait for the topic's metadata (on
-            # Apache Kafka that look-up took seconds): fetch it now, without blocking a
+            # The first change after start must not wait for the topic's metadata (a first
+            # look-up can take seconds on a cluster): fetch it now, without blocking a
             # start while the broker is away (the relay retries then anyway).
             with contextlib.suppress(KafkaError, TimeoutError):
                 await asyncio.wait_for(producer.partitions_for(settings.topics.profiles), 5.0)
@@ -100,12 +96,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     app.cleanup_ctx.append(resources)
 
-    async def ready() -> dict[str, bool]:
-        return {
-            "database": await _check(app[POOL].fetchval("SELECT 1")),
-            "broker": await _check(app[PRODUCER].client.fetch_all_metadata()),
-        }
-
+    ready = database_and_broker(lambda: app[POOL], lambda: app[PRODUCER])
     for module in MODULES:
         module.register(app)
     document = build_document(MODULES, _version())
@@ -125,18 +116,6 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
         app.cleanup_ctx.append(ops_server)
     return app
-
-
-async def _check(probe: Any) -> bool:
-    """True if ``probe`` (an awaitable) finishes in time without error."""
-    try:
-        await asyncio.wait_for(probe, READY_TIMEOUT_S)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; /readyz says so
-        log.warning("readiness_check_failed", error=repr(exc))
-        return False
-    return True
 
 
 async def _stop_task(task: asyncio.Task[None]) -> None:

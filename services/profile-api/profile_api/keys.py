@@ -1,7 +1,7 @@
 """Typed keys for what the application holds for its whole life.
 
-Route modules written by other teams (test calls, deliveries, reports) read the pool,
-the producer and the settings through these keys instead of module globals.
+Route modules (test calls, deliveries, reports …) read the pool, the producer and the
+settings through these keys, never through module globals.
 """
 
 from __future__ import annotations

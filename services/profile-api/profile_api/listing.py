@@ -1,8 +1,11 @@
-"""The listing query string (contract §3 "Listing") and its opaque cursor.
+"""The query string of the API's paged listings and read-outs: one home for its rules.
 
-The cursor is base64url of ``[created_at, id]`` of the last item of a page: keyset
-pagination, so a page costs the same however deep it is and concurrent inserts never
-shift or repeat items.
+A listing (callback profiles, deliveries) pages with an opaque cursor: base64url of the
+JSON ``[time, key]`` of the last item of a page. That is keyset pagination, so a page
+costs the same however deep it is and concurrent inserts never shift or repeat items.
+Times in a query string are ISO 8601: a date alone (``YYYY-MM-DD``) means that whole day.
+An empty parameter is as if absent. Every bad parameter is collected, and one ``422``
+names each of them (``QueryErrors``).
 """
 
 from __future__ import annotations
@@ -11,121 +14,163 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import get_args
+from typing import Any, TypeVar
 
 import orjson
-from callbacks.models.profiles import Channel, Method, ProfileRecord
 
+from profile_api.openapi import query_param
 from profile_api.problems import FieldProblem, validation_problem
-from profile_api.store import ListQuery
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-_Bad = Callable[[str, str], None]
+NOT_A_MOMENT = "must be an ISO 8601 date or date-time"
+NOT_A_CURSOR = "not a cursor returned by this API"
 
-METHODS = get_args(Method)
-CHANNELS = get_args(Channel)
+K = TypeVar("K")
+
+# The page parameters of every listing, as its OpenAPI operation lists them.
+PAGE_PARAMETERS: list[dict[str, Any]] = [
+    query_param(
+        "limit",
+        "Page size",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    ),
+    query_param("cursor", "next_cursor of the previous page", {"type": "string"}),
+]
 
 
-def encode_cursor(record: ProfileRecord) -> str:
-    raw = orjson.dumps([record.created_at.isoformat(), record.id])
+class QueryErrors:
+    """The bad parameters of one query string, in the order they were checked."""
+
+    def __init__(self) -> None:
+        self.problems: list[FieldProblem] = []
+
+    def bad(self, field: str, message: str) -> None:
+        self.problems.append(FieldProblem(field=field, message=message))
+
+    def raise_any(self) -> None:
+        """Raise one 422 naming every bad parameter, if there was one."""
+        if self.problems:
+            raise validation_problem(self.problems)
+
+
+def encode_cursor(at: datetime, key: str) -> str:
+    """The cursor of a page whose last item is ``(at, key)`` (``at`` time-zone aware)."""
+    raw = orjson.dumps([at.isoformat(), key])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(value: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(value: str) -> tuple[datetime, str]:
+    """``(at, key)`` of a cursor ``encode_cursor`` made, ``at`` in UTC.
+
+    Raises ValueError, TypeError, OverflowError or binascii.Error for anything else.
+    """
     padded = value + "=" * (-len(value) % 4)
-    created, profile_id = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    if not isinstance(created, str) or not isinstance(profile_id, str):
+    at, key = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    if not isinstance(at, str) or not isinstance(key, str):
         raise TypeError("cursor fields are not strings")
-    when = datetime.fromisoformat(created)
-    if when.tzinfo is None:
+    moment = datetime.fromisoformat(at)
+    if moment.tzinfo is None:
         raise ValueError("cursor time without zone")
-    return when.astimezone(UTC), uuid.UUID(profile_id)
+    return moment.astimezone(UTC), key
 
 
-def _parse_moment(value: str) -> datetime | date:
-    """A date-only value stays a date (it means the whole day); a naive time is UTC."""
+def cursor(
+    params: Mapping[str, str], errors: QueryErrors, key: Callable[[str], K]
+) -> tuple[datetime, K] | None:
+    """The ``cursor`` parameter, its key read by ``key`` (which raises ValueError)."""
+    if not params.get("cursor"):
+        return None
+    try:
+        at, raw = decode_cursor(params["cursor"])
+        return at, key(raw)
+    except (ValueError, TypeError, OverflowError, binascii.Error):
+        errors.bad("cursor", NOT_A_CURSOR)
+        return None
+
+
+def page_limit(value: str | None, errors: QueryErrors) -> int:
+    """The page size: ``DEFAULT_LIMIT`` when ``value`` is None, else 1 to ``MAX_LIMIT``."""
+    if value is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(value)
+    except ValueError:
+        errors.bad("limit", "must be an integer")
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        errors.bad("limit", f"must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def one_of(
+    params: Mapping[str, str], name: str, allowed: tuple[str, ...], errors: QueryErrors
+) -> str | None:
+    value = params.get(name) or None
+    if value is not None and value not in allowed:
+        errors.bad(name, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def uuid_param(params: Mapping[str, str], name: str, errors: QueryErrors) -> uuid.UUID | None:
+    if not params.get(name):
+        return None
+    try:
+        return uuid.UUID(params[name])
+    except ValueError:
+        errors.bad(name, "must be a UUID")
+        return None
+
+
+def parse_moment(value: str) -> datetime | date:
+    """A date alone stays a date (the whole day); a date-time is read as written."""
     if len(value) == 10:
         return date.fromisoformat(value)
-    moment = datetime.fromisoformat(value)
+    return datetime.fromisoformat(value)
+
+
+def _in_utc(moment: datetime | date) -> datetime | date:
+    """A date-time in UTC (one without an offset is UTC); a date as it is."""
+    if not isinstance(moment, datetime):
+        return moment
     # Normalised here so an extreme offset fails as a 422, not in the database driver.
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _limit(params: Mapping[str, str], bad: _Bad) -> int:
-    if "limit" not in params:
-        return DEFAULT_LIMIT
-    try:
-        limit = int(params["limit"])
-    except ValueError:
-        bad("limit", "must be an integer")
-        return DEFAULT_LIMIT
-    if not 1 <= limit <= MAX_LIMIT:
-        bad("limit", f"must be between 1 and {MAX_LIMIT}")
-    return limit
-
-
-def _one_of(
-    params: Mapping[str, str], name: str, allowed: tuple[str, ...], bad: _Bad
-) -> str | None:
-    value = params.get(name) or None
-    if value is not None and value not in allowed:
-        bad(name, f"must be one of {', '.join(allowed)}")
-    return value
-
-
-def _moment(params: Mapping[str, str], name: str, bad: _Bad) -> datetime | date | None:
+def moment(
+    params: Mapping[str, str], name: str, errors: QueryErrors, *, utc: bool = True
+) -> datetime | date | None:
+    """The date or date-time parameter ``name``; a date-time in UTC unless ``utc`` is false
+    (then as written: one without an offset is local time, read by the caller)."""
     if not params.get(name):
         return None
     try:
-        return _parse_moment(params[name])
+        parsed = parse_moment(params[name])
+        return _in_utc(parsed) if utc else parsed
     except (ValueError, OverflowError):
-        bad(name, "must be an ISO 8601 date or date-time")
+        errors.bad(name, NOT_A_MOMENT)
         return None
 
 
-def parse_list_query(params: Mapping[str, str]) -> ListQuery:
-    """Validate every listing parameter; 422 naming each bad one."""
-    errors: list[FieldProblem] = []
+@dataclass(frozen=True)
+class Window:
+    """A time window in UTC: from ``start`` (inclusive) to ``end`` (inclusive) or to
+    ``before`` (exclusive); at most one of ``end`` and ``before`` is set."""
 
-    def bad(field: str, message: str) -> None:
-        errors.append(FieldProblem(field=field, message=message))
+    start: datetime | None = None
+    end: datetime | None = None
+    before: datetime | None = None
 
-    limit = _limit(params, bad)
-    title = params.get("title") or None
-    if title is not None and (len(title) > 200 or "\x00" in title):
-        bad("title", "must be at most 200 characters, without NUL")
-    method = _one_of(params, "method", METHODS, bad)
-    channel = _one_of(params, "channel", CHANNELS, bad)
 
-    start = _moment(params, "created_from", bad)
+def utc_window(start: datetime | date | None, end: datetime | date | None) -> Window:
+    """The window of inclusive UTC bounds: a date ``start`` is that day's first instant,
+    a date ``end`` takes in its whole day (up to the next day's start)."""
     if isinstance(start, date) and not isinstance(start, datetime):
         start = datetime.combine(start, time.min, UTC)
-    end = _moment(params, "created_to", bad)
-    created_to: datetime | None = None
-    created_before: datetime | None = None
     if isinstance(end, datetime):
-        created_to = end
-    elif isinstance(end, date) and end < date.max:
-        created_before = datetime.combine(end + timedelta(days=1), time.min, UTC)
-
-    after: tuple[datetime, uuid.UUID] | None = None
-    if params.get("cursor"):
-        try:
-            after = _decode_cursor(params["cursor"])
-        except (ValueError, TypeError, OverflowError, binascii.Error):
-            bad("cursor", "not a cursor returned by this API")
-
-    if errors:
-        raise validation_problem(errors)
-    return ListQuery(
-        limit=limit,
-        title=title,
-        method=method,
-        channel=channel,
-        created_from=start,
-        created_to=created_to,
-        created_before=created_before,
-        after=after,
-    )
+        return Window(start, end, None)
+    if isinstance(end, date) and end < date.max:
+        return Window(start, None, datetime.combine(end + timedelta(days=1), time.min, UTC))
+    return Window(start, None, None)

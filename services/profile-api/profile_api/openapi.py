@@ -68,6 +68,17 @@ def path_id(name: str = "id", description: str = "Callback profile id") -> dict[
     }
 
 
+def query_param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional query string parameter."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
 def _model_schemas(models: Iterable[type[BaseModel]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in models:

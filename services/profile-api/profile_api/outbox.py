@@ -32,6 +32,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from callbacks.backoff import Backoff, retry_until_done
+from callbacks.db import DATABASE_ERRORS
 from callbacks.logging import get_logger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -96,17 +98,18 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Forever: connect, take the lock, publish; reconnect with backoff on failure."""
-        backoff = BACKOFF_MIN_S
-        while True:
-            try:
-                await self._session()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                self._metrics.errors.labels(stage="database").inc()
-                log.warning("outbox_database_error", error=repr(exc), retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+        def failed(exc: BaseException, delay_s: float) -> None:
+            self._metrics.errors.labels(stage="database").inc()
+            log.warning("outbox_database_error", error=repr(exc), retry_in_s=delay_s)
+
+        # A session returns only by raising: a failed one is started again.
+        await retry_until_done(
+            self._session,
+            retry_on=DATABASE_ERRORS,
+            backoff=Backoff.doubling(BACKOFF_MIN_S, BACKOFF_MAX_S),
+            on_error=failed,
+        )
 
     def _notified(self, *_args: Any) -> None:
         self._wake.set()
@@ -128,7 +131,7 @@ class OutboxRelay:
                 self._wake.clear()
                 await self._sleep(self._poll_interval_s)
             log.info("outbox_relay_leader")
-            backoff = BACKOFF_MIN_S
+            backoff = Backoff.doubling(BACKOFF_MIN_S, BACKOFF_MAX_S)
             while True:
                 if conn.is_closed():
                     raise asyncpg.InterfaceError("outbox relay connection closed")
@@ -140,12 +143,11 @@ class OutboxRelay:
                     await self._drain(conn)
                 except KafkaError as exc:
                     self._metrics.errors.labels(stage="broker").inc()
-                    log.warning("outbox_publish_failed", error=repr(exc), retry_in_s=backoff)
+                    log.warning("outbox_publish_failed", error=repr(exc), retry_in_s=backoff.next_s)
                     await self._update_pending(conn)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    await backoff.wait()
                     continue
-                backoff = BACKOFF_MIN_S
+                backoff.reset()
                 await self._update_pending(conn)
                 await self._prune(conn)
                 await self._sleep(self._poll_interval_s)

@@ -35,7 +35,7 @@ Change = Callable[[ProfileRecord], ProfileRecord]
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A validated listing request (see ``listing.parse_list_query``)."""
+    """A validated listing request (see ``routes.profiles.parse_list_query``)."""
 
     limit: int
     title: str | None = None

@@ -9,7 +9,7 @@ One bad record never stalls the stage: a batch PostgreSQL refuses for its data (
 it cannot hold, such as ``\u0000`` in a text, passes parsing) is split in halves until
 the refused records are found; they go to ``callbacks.dead`` as ``outcome_refused`` and
 the rest is stored. Errors of the database itself (connection, restart) are retried
-with backoff, holding the offsets, as before.
+with backoff (``callbacks.backoff``), holding the offsets.
 
 After each batch (at most every ``PROGRESS_INTERVAL_S``) ingest records its progress
 per partition in PostgreSQL (``reporter.progress``): the report schedule waits for it.
@@ -28,13 +28,16 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from callbacks.backoff import STORE_RETRY_S, Backoff, retry_until_done
+from callbacks.db import DATABASE_ERRORS
 from callbacks.kafka import make_consumer, start_client
 from callbacks.logging import get_logger
 from callbacks.models.outcomes import Outcome
 from callbacks.settings import Settings
+from callbacks.wire import SourcePosition, dead_letter_headers
 from pydantic import ValidationError
 
-from reporter.health import ProfileHealth
+from reporter.auto_disable import ProfileHealth
 from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import BatchResult, write_batch
 from reporter.progress import PartitionProgress, record_progress, register_partitions
@@ -42,16 +45,9 @@ from reporter.progress import PartitionProgress, record_progress, register_parti
 log = get_logger(__name__)
 
 GROUP_ID = "callbacks-reporter"
-# Dead-letter headers as the dispatcher writes them: a reason kind, the detail, and
-# where the record came from (original key and value are kept as they were).
+# Dead-letter reason kinds (``callbacks.wire.H_REASON``) of the records ingest sets aside.
 DEAD_REASON = "invalid_outcome"
 REFUSED_REASON = "outcome_refused"
-H_REASON = "cb-reason"
-H_ERROR = "cb-error"
-H_SOURCE_TOPIC = "cb-source-topic"
-H_SOURCE_PARTITION = "cb-source-partition"
-H_SOURCE_OFFSET = "cb-source-offset"
-_RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 # What PostgreSQL raises when it refuses the *data* of a batch (SQLSTATE classes 22 data
 # exception, 23 integrity violation, 54 program limit exceeded): retrying the same rows
 # cannot help, so the batch is split to find the records that cause it.
@@ -69,10 +65,13 @@ class InvalidOutcome(ValueError):
 
 
 @dataclass(frozen=True)
-class Rejected:
+class DeadLetter:
+    """A record on its way to ``callbacks.dead``: ``kind`` is the letter's reason kind,
+    ``reason`` its detail (``callbacks.wire.dead_letter_headers``)."""
+
     record: ConsumerRecord[bytes, bytes]
     reason: str
-    kind: str = DEAD_REASON  # the dead letter's cb-reason
+    kind: str = DEAD_REASON
 
 
 @dataclass(frozen=True)
@@ -101,14 +100,14 @@ def parse_outcome(value: bytes | None) -> Outcome:
 
 def parse_records(
     records: Sequence[ConsumerRecord[bytes, bytes]],
-) -> tuple[list[Parsed], list[Rejected]]:
+) -> tuple[list[Parsed], list[DeadLetter]]:
     parsed: list[Parsed] = []
-    rejected: list[Rejected] = []
+    rejected: list[DeadLetter] = []
     for record in records:
         try:
             parsed.append(Parsed(record, parse_outcome(record.value)))
         except InvalidOutcome as exc:
-            rejected.append(Rejected(record, str(exc)))
+            rejected.append(DeadLetter(record, str(exc)))
     return parsed, rejected
 
 
@@ -207,7 +206,7 @@ class Ingestor:
         )
         return len(records)
 
-    async def _store(self, parsed: list[Parsed]) -> tuple[BatchResult, list[Rejected]]:
+    async def _store(self, parsed: list[Parsed]) -> tuple[BatchResult, list[DeadLetter]]:
         """Store the batch; return the result and the records PostgreSQL refused.
 
         A refused batch is split in halves, recursively, so one bad record costs about
@@ -220,7 +219,7 @@ class Ingestor:
                 [item] = parsed
                 reason = f"refused by the database: {type(exc).__name__}: {exc}"[:500]
                 return BatchResult(received=0, inserted=0), [
-                    Rejected(item.record, reason, REFUSED_REASON)
+                    DeadLetter(item.record, reason, REFUSED_REASON)
                 ]
         half = len(parsed) // 2
         first, refused_first = await self._store(parsed[:half])
@@ -236,20 +235,20 @@ class Ingestor:
 
         Raises only what ``REFUSED_ERRORS`` names: the data, not the database, is wrong.
         """
-        attempt = 0
-        while True:
-            try:
-                return await write_batch(self._pool, outcomes)
-            except REFUSED_ERRORS:
-                raise
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-                self._metrics.ingest_errors.labels(stage="store").inc()
-                delay = _RETRY_BACKOFF_S[min(attempt, len(_RETRY_BACKOFF_S) - 1)]
-                log.warning("outcome_batch_store_failed", error=repr(exc), retry_in_s=delay)
-                attempt += 1
-                await asyncio.sleep(delay)
 
-    async def _dead_letter(self, rejected: list[Rejected]) -> None:
+        def failed(exc: BaseException, delay_s: float) -> None:
+            self._metrics.ingest_errors.labels(stage="store").inc()
+            log.warning("outcome_batch_store_failed", error=repr(exc), retry_in_s=delay_s)
+
+        return await retry_until_done(
+            lambda: write_batch(self._pool, outcomes),
+            retry_on=DATABASE_ERRORS,
+            give_up_on=REFUSED_ERRORS,
+            backoff=Backoff(STORE_RETRY_S),
+            on_error=failed,
+        )
+
+    async def _dead_letter(self, rejected: list[DeadLetter]) -> None:
         if not rejected:
             return
         futures = []
@@ -269,13 +268,11 @@ class Ingestor:
                     self._dead_topic,
                     value=record.value,
                     key=record.key,
-                    headers=[
-                        (H_REASON, item.kind.encode()),
-                        (H_ERROR, item.reason.encode()),
-                        (H_SOURCE_TOPIC, record.topic.encode()),
-                        (H_SOURCE_PARTITION, str(record.partition).encode()),
-                        (H_SOURCE_OFFSET, str(record.offset).encode()),
-                    ],
+                    headers=dead_letter_headers(
+                        SourcePosition(record.topic, record.partition, record.offset),
+                        item.kind,
+                        item.reason,
+                    ),
                 )
             )
         # The offsets are committed only once the broker holds every dead letter.
@@ -331,7 +328,7 @@ class Ingestor:
                     )
                 )
             await record_progress(self._pool, self._topic, progress)
-        except (KafkaError, asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        except (KafkaError, *DATABASE_ERRORS) as exc:
             self._metrics.ingest_errors.labels(stage="progress").inc()
             log.warning("ingest_progress_failed", error=repr(exc))
             return

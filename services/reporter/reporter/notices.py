@@ -1,6 +1,6 @@
 """Profile health emails: the warning when a profile starts failing, and the disable notice.
 
-``reporter.health`` writes a ``profile_notices`` row in the transaction that decided it
+``reporter.auto_disable`` writes a ``profile_notices`` row in the transaction that decided it
 (an outbox for emails); this sends the pending ones to the account's report recipients
 (``report_settings.recipients``, whether or not periodic reports are enabled: a
 disabled profile matters even to an account that reads no reports). A row is claimed
@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import asyncpg
+from callbacks.db import DATABASE_ERRORS
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 
@@ -178,7 +179,7 @@ class Notifier:
             self._wake.clear()
             try:
                 await self.send_pending()
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 self._metrics.report_failures.labels(stage="notice").inc()
                 log.warning("profile_notice_pass_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):

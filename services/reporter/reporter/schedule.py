@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from callbacks.db import DATABASE_ERRORS
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 
@@ -283,7 +284,7 @@ class Scheduler:
                 self._wake.clear()
                 try:
                     await self.tick()
-                except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                except DATABASE_ERRORS as exc:
                     self._metrics.report_failures.labels(stage="tick").inc()
                     log.warning("report_tick_failed", error=repr(exc))
                 if listener is None or listener.is_closed():

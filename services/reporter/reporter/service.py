@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
 
 from callbacks.db import create_pool
-from callbacks.health import start_ops_server
+from callbacks.health import database_and_broker, start_ops_server
 from callbacks.kafka import make_producer, start_client
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 from prometheus_client import CollectorRegistry
 
-from reporter.health import ProfileHealth
+from reporter.auto_disable import ProfileHealth
 from reporter.ingest import Ingestor
 from reporter.metrics import ReporterMetrics
 from reporter.notices import Notifier
 from reporter.schedule import Scheduler
 
 log = get_logger(__name__)
-
-READY_TIMEOUT_S = 2.0
 
 
 class Reporter:
@@ -49,15 +46,11 @@ class Reporter:
             producer = make_producer(settings)
             await start_client(producer)
             stack.push_async_callback(producer.stop)
-
-            async def ready() -> dict[str, bool]:
-                return {
-                    "database": await _check(pool.fetchval("SELECT 1")),
-                    "broker": await _check(producer.client.fetch_all_metadata()),
-                }
-
             runner = await start_ops_server(
-                self.registry, ready, settings.api_host, settings.reporter_metrics_port
+                self.registry,
+                database_and_broker(lambda: pool, lambda: producer),
+                settings.api_host,
+                settings.reporter_metrics_port,
             )
             stack.push_async_callback(runner.cleanup)
             notifier = Notifier(settings, pool, self.metrics)
@@ -80,15 +73,3 @@ class Reporter:
                 schedule.cancel()
                 notify.cancel()
             log.info("reporter_stopped")
-
-
-async def _check(probe: Awaitable[object]) -> bool:
-    """True if ``probe`` finishes in time without error (any failure means not ready)."""
-    try:
-        await asyncio.wait_for(probe, READY_TIMEOUT_S)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - /readyz reports it; the log says why
-        log.warning("readiness_check_failed", error=repr(exc))
-        return False
-    return True

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
+from callbacks.wire import H_DUE_MS
 from dispatcher import Dispatcher
-from dispatcher.jobs import H_DUE_MS
 
 from tests.integration.dispatcher.helpers import (
     make_profile,

@@ -8,7 +8,8 @@ import time
 import pytest
 from callbacks.kafka import ensure_topics, make_producer
 from callbacks.settings import Settings
-from dispatcher.jobs import Job, SourcePosition
+from callbacks.wire import SourcePosition
+from dispatcher.jobs import Job
 
 from tests.helpers import KAFKA_FACING
 from tests.integration.dispatcher.helpers import (

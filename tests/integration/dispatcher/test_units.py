@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 from aiokafka.structs import TopicPartition
-from dispatcher.jobs import Job, SourcePosition, job_from_record
+from callbacks.wire import SourcePosition
+from dispatcher.jobs import Job, job_from_record
 from dispatcher.progress import OffsetTracker
 from dispatcher.protection import Breaker, EndpointGuard, Rejected
 

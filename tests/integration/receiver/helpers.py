@@ -9,7 +9,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from callbacks.settings import Settings
 from prometheus_client import CollectorRegistry
-from reporter.health import ProfileHealth
+from reporter.auto_disable import ProfileHealth
 from reporter.ingest import Ingestor
 from reporter.mail import Mailer
 from reporter.metrics import ReporterMetrics

@@ -9,28 +9,34 @@ body is ever stored here.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 import asyncpg
-import orjson
 from aiohttp import web
 from callbacks.models.outcomes import OutcomeStatus, RedeliverRequest
 from pydantic import BaseModel
 
 from profile_api.auth import account_id
 from profile_api.keys import POOL, PRODUCER, SETTINGS
-from profile_api.openapi import json_body, path_id, problems, ref
-from profile_api.problems import FieldProblem, Problem, validation_problem
+from profile_api.listing import (
+    PAGE_PARAMETERS,
+    QueryErrors,
+    cursor,
+    encode_cursor,
+    moment,
+    one_of,
+    page_limit,
+    utc_window,
+    uuid_param,
+)
+from profile_api.openapi import json_body, path_id, problems, query_param, ref
+from profile_api.problems import Problem
 
 NOT_FOUND = "no delivery with this id"
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
 STATUSES: tuple[str, ...] = get_args(OutcomeStatus)
 
 
@@ -90,78 +96,16 @@ class DeliveryQuery:
     after: tuple[datetime, str] | None
 
 
-def _encode_cursor(last: datetime, delivery_id: str) -> str:
-    raw = orjson.dumps([last.isoformat(), delivery_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(value: str) -> tuple[datetime, str]:
-    padded = value + "=" * (-len(value) % 4)
-    when, delivery_id = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    moment = datetime.fromisoformat(when)
-    if moment.tzinfo is None or not isinstance(delivery_id, str):
-        raise ValueError("not a cursor")
-    return moment.astimezone(UTC), delivery_id
-
-
-def _moment(value: str) -> datetime | date:
-    """A date-only value stays a date (the whole day); a naive time is UTC."""
-    if len(value) == 10:
-        return date.fromisoformat(value)
-    moment = datetime.fromisoformat(value)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def parse_query(params: Mapping[str, str]) -> DeliveryQuery:
     """Validate the listing parameters; one 422 naming every bad one."""
-    errors: list[FieldProblem] = []
-
-    def bad(name: str, message: str) -> None:
-        errors.append(FieldProblem(field=name, message=message))
-
-    limit = DEFAULT_LIMIT
-    if params.get("limit"):
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            bad("limit", "must be an integer")
-        else:
-            if not 1 <= limit <= MAX_LIMIT:
-                bad("limit", f"must be between 1 and {MAX_LIMIT}")
-    profile: uuid.UUID | None = None
-    if params.get("profile_id"):
-        try:
-            profile = uuid.UUID(params["profile_id"])
-        except ValueError:
-            bad("profile_id", "must be a UUID")
-    status = params.get("status") or None
-    if status is not None and status not in STATUSES:
-        bad("status", f"must be one of {', '.join(STATUSES)}")
-    moments: dict[str, datetime | date | None] = {}
-    for name in ("from", "to"):
-        moments[name] = None
-        if params.get(name):
-            try:
-                moments[name] = _moment(params[name])
-            except (ValueError, OverflowError):
-                bad(name, "must be an ISO 8601 date or date-time")
-    start = moments["from"]
-    if isinstance(start, date) and not isinstance(start, datetime):
-        start = datetime.combine(start, time.min, UTC)
-    end = moments["to"]
-    end_at = end if isinstance(end, datetime) else None
-    before = None
-    if isinstance(end, date) and not isinstance(end, datetime) and end < date.max:
-        before = datetime.combine(end + timedelta(days=1), time.min, UTC)
-    after = None
-    if params.get("cursor"):
-        try:
-            after = _decode_cursor(params["cursor"])
-        except (ValueError, TypeError, OverflowError, binascii.Error):
-            bad("cursor", "not a cursor returned by this API")
-    if errors:
-        raise validation_problem(errors)
-    return DeliveryQuery(limit, profile, status, start, end_at, before, after)
+    errors = QueryErrors()
+    limit = page_limit(params.get("limit") or None, errors)
+    profile = uuid_param(params, "profile_id", errors)
+    status = one_of(params, "status", STATUSES, errors)
+    window = utc_window(moment(params, "from", errors), moment(params, "to", errors))
+    after = cursor(params, errors, str)
+    errors.raise_any()
+    return DeliveryQuery(limit, profile, status, window.start, window.end, window.before, after)
 
 
 _COLUMNS = """delivery_id, event_id, event, channel, profile_id, attempt, status, final,
@@ -220,7 +164,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     items, more = rows[: query.limit], len(rows) > query.limit
     last = items[-1] if items else None
     cursor = (
-        _encode_cursor(last["last_attempted_at"], last["delivery_id"]) if more and last else None
+        encode_cursor(last["last_attempted_at"], last["delivery_id"]) if more and last else None
     )
     return web.json_response({"items": [_delivery(r) for r in items], "next_cursor": cursor})
 
@@ -285,16 +229,6 @@ def register(app: web.Application) -> None:
     app.router.add_post("/v1/deliveries/{delivery_id}/retry", retry_delivery)
 
 
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
-
-
 _DELIVERY_ID = {
     **path_id("delivery_id", "Delivery id (the webhook-id header)"),
     "schema": {"type": "string"},
@@ -311,29 +245,21 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "List callbacks with their latest attempt, newest first",
             "parameters": [
-                _query("profile_id", "Callback profile id", {"type": "string", "format": "uuid"}),
-                _query("status", "Status of the latest attempt", {"enum": list(STATUSES)}),
-                _query(
+                query_param(
+                    "profile_id", "Callback profile id", {"type": "string", "format": "uuid"}
+                ),
+                query_param("status", "Status of the latest attempt", {"enum": list(STATUSES)}),
+                query_param(
                     "from",
                     "ISO 8601 date or date-time, inclusive (last attempt)",
                     {"type": "string"},
                 ),
-                _query(
+                query_param(
                     "to",
                     "ISO 8601 date or date-time, inclusive (a date is the whole day)",
                     {"type": "string"},
                 ),
-                _query(
-                    "limit",
-                    "Page size",
-                    {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": MAX_LIMIT,
-                        "default": DEFAULT_LIMIT,
-                    },
-                ),
-                _query("cursor", "next_cursor of the previous page", {"type": "string"}),
+                *PAGE_PARAMETERS,
             ],
             "responses": {"200": json_body(ref(DeliveryPage), "One page"), **problems(422)},
         }

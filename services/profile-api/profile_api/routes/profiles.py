@@ -4,12 +4,15 @@ and the ed25519 public key that verifies ``v1a`` signatures (§3b)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 from callbacks.models.profiles import (
+    Channel,
     DisabledReason,
+    Method,
     ProfileRecord,
     ProfileSpec,
     SigningScheme,
@@ -21,12 +24,23 @@ from pydantic import BaseModel, Field
 from profile_api import documents
 from profile_api.auth import account_id
 from profile_api.keys import PROFILE_STORE, SETTINGS
-from profile_api.listing import encode_cursor, parse_list_query
-from profile_api.openapi import json_body, path_id, problems, ref
+from profile_api.listing import (
+    PAGE_PARAMETERS,
+    QueryErrors,
+    cursor,
+    encode_cursor,
+    moment,
+    one_of,
+    page_limit,
+    utc_window,
+)
+from profile_api.openapi import json_body, path_id, problems, query_param, ref
 from profile_api.problems import FieldProblem, Problem, read_json_object, validation_problem
-from profile_api.store import ProfileQuotaExceeded
+from profile_api.store import ListQuery, ProfileQuotaExceeded
 
 NOT_FOUND = "no callback profile with this id"
+METHODS: tuple[str, ...] = get_args(Method)
+CHANNELS: tuple[str, ...] = get_args(Channel)
 
 
 class Profile(ProfileSpec):
@@ -188,6 +202,33 @@ async def get_signing_key(request: web.Request) -> web.Response:
     return web.json_response(body.model_dump(mode="json"))
 
 
+def parse_list_query(params: Mapping[str, str]) -> ListQuery:
+    """Validate every listing parameter (contract §3 "Listing"); 422 naming each bad one."""
+    errors = QueryErrors()
+    # An empty ``limit`` is not an integer here (every other empty parameter is absent).
+    limit = page_limit(params.get("limit"), errors)
+    title = params.get("title") or None
+    if title is not None and (len(title) > 200 or "\x00" in title):
+        errors.bad("title", "must be at most 200 characters, without NUL")
+    method = one_of(params, "method", METHODS, errors)
+    channel = one_of(params, "channel", CHANNELS, errors)
+    window = utc_window(
+        moment(params, "created_from", errors), moment(params, "created_to", errors)
+    )
+    after = cursor(params, errors, uuid.UUID)
+    errors.raise_any()
+    return ListQuery(
+        limit=limit,
+        title=title,
+        method=method,
+        channel=channel,
+        created_from=window.start,
+        created_to=window.end,
+        created_before=window.before,
+        after=after,
+    )
+
+
 async def list_profiles(request: web.Request) -> web.Response:
     query = parse_list_query(request.query)
     rows = await request.app[PROFILE_STORE].page(account_id(request), query)
@@ -195,7 +236,7 @@ async def list_profiles(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "items": [documents.response_body(r) for r in items],
-            "next_cursor": encode_cursor(items[-1]) if more else None,
+            "next_cursor": encode_cursor(items[-1].created_at, items[-1].id) if more else None,
         }
     )
 
@@ -209,16 +250,6 @@ def register(app: web.Application) -> None:
     app.router.add_delete("/v1/callback-profiles/{id}", delete_profile)
     app.router.add_post("/v1/callback-profiles/{id}/rotate-secret", rotate_secret)
     app.router.add_get("/v1/callback-profiles/{id}/signing-key", get_signing_key)
-
-
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
 
 
 def _patch_schema() -> dict[str, Any]:
@@ -252,29 +283,24 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "List callback profiles, newest first",
             "parameters": [
-                _query("title", "Case-insensitive substring of the title", {"type": "string"}),
-                _query("method", "HTTP method", {"enum": ["GET", "POST", "PUT", "DELETE"]}),
-                _query(
+                query_param("title", "Case-insensitive substring of the title", {"type": "string"}),
+                query_param("method", "HTTP method", {"enum": ["GET", "POST", "PUT", "DELETE"]}),
+                query_param(
                     "channel",
                     "Channel",
                     {"enum": ["default", "sms", "email", "whatsapp", "chatbot"]},
                 ),
-                _query(
+                query_param(
                     "created_from",
                     "ISO 8601 date or date-time, inclusive (a date is the whole day)",
                     {"type": "string"},
                 ),
-                _query(
+                query_param(
                     "created_to",
                     "ISO 8601 date or date-time, inclusive (a date is the whole day)",
                     {"type": "string"},
                 ),
-                _query(
-                    "limit",
-                    "Page size",
-                    {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                ),
-                _query("cursor", "next_cursor of the previous page", {"type": "string"}),
+                *PAGE_PARAMETERS,
             ],
             "responses": {"200": json_body(ref(ProfilePage), "One page"), **problems(422)},
         },

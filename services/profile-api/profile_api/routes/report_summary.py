@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 from profile_api.auth import account_id
 from profile_api.keys import POOL
-from profile_api.openapi import json_body, problems, ref
+from profile_api.listing import QueryErrors, moment, uuid_param
+from profile_api.openapi import json_body, problems, query_param, ref
 from profile_api.problems import FieldProblem, Problem, validation_problem
 from profile_api.routes.profiles import NOT_FOUND
 
@@ -66,37 +67,18 @@ class SummaryQuery:
     end: datetime | date | None  # inclusive; a date is the whole local day
 
 
-def _moment(value: str) -> datetime | date:
-    """A date stays a date; a date-time without an offset is read later, in local time."""
-    if len(value) == 10:
-        return date.fromisoformat(value)
-    return datetime.fromisoformat(value)
-
-
 def parse_query(params: Mapping[str, str]) -> SummaryQuery:
     """Check the shape of every parameter; one 422 naming each bad one."""
-    errors: list[FieldProblem] = []
+    errors = QueryErrors()
     bucket = params.get("bucket") or "day"
     if bucket not in BUCKETS:
-        errors.append(FieldProblem(field="bucket", message="must be day or hour"))
-    profile: uuid.UUID | None = None
-    if params.get("profile_id"):
-        try:
-            profile = uuid.UUID(params["profile_id"])
-        except ValueError:
-            errors.append(FieldProblem(field="profile_id", message="must be a UUID"))
-    moments: dict[str, datetime | date | None] = {"from": None, "to": None}
-    for name in moments:
-        if params.get(name):
-            try:
-                moments[name] = _moment(params[name])
-            except (ValueError, OverflowError):
-                errors.append(
-                    FieldProblem(field=name, message="must be an ISO 8601 date or date-time")
-                )
-    if errors:
-        raise validation_problem(errors)
-    return SummaryQuery(cast(Bucket, bucket), profile, moments["from"], moments["to"])
+        errors.bad("bucket", "must be day or hour")
+    profile = uuid_param(params, "profile_id", errors)
+    # A date-time without an offset is local time of the account's zone, read later.
+    start = moment(params, "from", errors, utc=False)
+    end = moment(params, "to", errors, utc=False)
+    errors.raise_any()
+    return SummaryQuery(cast(Bucket, bucket), profile, start, end)
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -257,38 +239,28 @@ def register(app: web.Application) -> None:
     app.router.add_get("/v1/callback-reports/summary", get_summary)
 
 
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
-
-
 OPENAPI_MODELS: tuple[type[BaseModel], ...] = (Summary,)
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/callback-reports/summary": {
         "get": {
             "summary": "Delivered and failed callbacks per day or hour, in the account's time zone",
             "parameters": [
-                _query(
+                query_param(
                     "from",
                     "ISO 8601 date or date-time; the first bucket is the one holding it"
                     " (default: 6 days or 23 hours before `to`)",
                     {"type": "string"},
                 ),
-                _query(
+                query_param(
                     "to",
                     "ISO 8601 date or date-time, inclusive: the last bucket holds it (a date is"
                     " the whole local day; default: now)",
                     {"type": "string"},
                 ),
-                _query(
+                query_param(
                     "profile_id", "Only this callback profile", {"type": "string", "format": "uuid"}
                 ),
-                _query("bucket", "Bucket size", {"enum": list(BUCKETS), "default": "day"}),
+                query_param("bucket", "Bucket size", {"enum": list(BUCKETS), "default": "day"}),
             ],
             "responses": {"200": json_body(ref(Summary), "The summary"), **problems(404, 422)},
         }

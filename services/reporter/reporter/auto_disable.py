@@ -1,4 +1,4 @@
-"""Receiver health: streaks of final failures, and disabling a profile that is gone or failing.
+"""Profile auto-disable: streaks of final failures, and disabling a profile that is gone or failing.
 
 The dispatcher holds no database: it publishes what it saw (outcome records). The
 decision lives here, where the state is. Per profile we keep the start of the current
@@ -18,13 +18,14 @@ max/min and notices are unique per streak, so replays change nothing.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from callbacks.backoff import STORE_RETRY_S, Backoff, retry_until_done
+from callbacks.db import DATABASE_ERRORS
 from callbacks.logging import get_logger
 from callbacks.models.outcomes import Outcome
 from callbacks.models.profiles import DisabledReason
@@ -35,7 +36,6 @@ from reporter.metrics import ReporterMetrics
 log = get_logger(__name__)
 
 GONE = 410
-_RETRY_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 NoticeKind = str  # 'failing_warning' | 'disabled_failing' | 'disabled_gone'
 
 
@@ -166,17 +166,17 @@ class ProfileHealth:
 
     async def apply_retrying(self, outcomes: list[Outcome]) -> None:
         """``apply``, retried with backoff like the batch store: the offsets wait for it."""
-        attempt = 0
-        while True:
-            try:
-                await self.apply(outcomes)
-                return
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-                self._metrics.ingest_errors.labels(stage="health").inc()
-                delay = _RETRY_BACKOFF_S[min(attempt, len(_RETRY_BACKOFF_S) - 1)]
-                log.warning("profile_health_failed", error=repr(exc), retry_in_s=delay)
-                attempt += 1
-                await asyncio.sleep(delay)
+
+        def failed(exc: BaseException, delay_s: float) -> None:
+            self._metrics.ingest_errors.labels(stage="health").inc()
+            log.warning("profile_health_failed", error=repr(exc), retry_in_s=delay_s)
+
+        await retry_until_done(
+            lambda: self.apply(outcomes),
+            retry_on=DATABASE_ERRORS,
+            backoff=Backoff(STORE_RETRY_S),
+            on_error=failed,
+        )
 
     async def apply(self, outcomes: Iterable[Outcome]) -> int:
         """Update streaks, disable and queue notices; return how many notices were queued."""
