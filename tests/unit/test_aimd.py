@@ -10,6 +10,11 @@ from dispatcher.protection import EndpointGuard, EndpointLimitCollector, Rejecte
 from prometheus_client import CollectorRegistry
 
 
+def limits(guard: EndpointGuard) -> dict[str, int]:
+    """Each host's current limit, as the limit gauge reads it."""
+    return {host: limit for host, limit, _attempts in guard.limits()}
+
+
 def test_starts_at_the_ceiling() -> None:
     assert Aimd(64).allowed == 64
 
@@ -99,7 +104,7 @@ async def test_guard_admits_waiters_as_the_limit_changes() -> None:
     assert not waiter.done()
     # A 429: the limit halves to 2, so two releases are needed before the waiter runs.
     guard.record("h", False, status=429, latency_s=0.0)
-    assert guard.limit_of("h") == 2
+    assert limits(guard)["h"] == 2
     guard.release("h", False)
     guard.release("h", False)
     await asyncio.sleep(0)
@@ -247,5 +252,6 @@ async def test_idle_hosts_are_forgotten_busy_and_broken_ones_kept() -> None:
     now[0] = FORGET_IDLE_S + 1.0
     guard._host("new")
     assert sorted(host for host, _, _ in guard.limits()) == ["broken", "busy", "new", "parked"]
-    assert guard.limit_of("idle") == 4  # seen again: starts afresh
+    guard._host("idle")  # seen again: starts afresh
+    assert limits(guard)["idle"] == 4
     guard.release("busy", False)

@@ -131,7 +131,3 @@ class Batches:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             # Each member's task meets the exception and records it (internal failure).
-
-    @property
-    def open_members(self) -> int:
-        return sum(len(b.members) for b in self._open.values())

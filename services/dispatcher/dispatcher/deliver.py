@@ -141,16 +141,11 @@ class Deliverer:
         self.ordering = OrderState(settings, self._state, metrics.ordering_waiting)
         self._batches = Batches(self._send_batch)
 
-    async def handle(self, job: Job) -> None:
-        """Finish ``job``; returns when every record it produced is acknowledged."""
-        for ack in await self.process(job):  # usually one or two: cheaper than gather
-            await ack
-
     async def process(self, job: Job) -> list[Awaitable[Any]]:
         """Do ``job`` up to handing its records to the producer; returns their acks.
 
-        The caller waits for the acks (``handle``) or, in the consume loop, attaches
-        callbacks to them, so a task need not stay alive just to wait for the broker.
+        The consume loop attaches callbacks to the acks, so a task need not stay alive
+        just to wait for the broker.
         """
         try:
             return await self._handle(job)

@@ -269,10 +269,6 @@ class OrderState:
         if self._waiting is not None:
             self._waiting.set(self._waiting_count)
 
-    @property
-    def waiting(self) -> int:
-        return self._waiting_count
-
     def _reset_count(self) -> None:
         self._waiting_count = sum(
             max(0, len(e.chain) - 1) for part in self._parts.values() for e in part.values()

@@ -136,7 +136,3 @@ class Calendar:
             for old in range(self.oldest, slot):
                 self.booked.pop(old, None)
         self.oldest = slot
-
-    def __len__(self) -> int:
-        """Callbacks booked from the current slot on (a slow host's spans not counted)."""
-        return int(sum(n for n in self.booked.values() if n != math.inf))

@@ -49,8 +49,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -303,23 +302,6 @@ class EndpointGuard:
             for h in self._hosts.values()
         )
 
-    def state_of(self, host: str, endpoint: str | None = None) -> BreakerState:
-        state = self._host(host)
-        if endpoint is None:
-            return state.breaker.state
-        breaker = state.endpoints.get(endpoint)
-        return "closed" if breaker is None else breaker.state
-
-    def limit_of(self, host: str) -> int:
-        return self._host(host).aimd.allowed
-
-    def held_by(self, *, host: str | None = None, account: str | None = None) -> int:
-        """Callbacks running or waiting for a slot, of a host or of an account."""
-        if host is not None:
-            state = self._hosts.get(host)
-            return 0 if state is None else state.active + len(state.waiters)
-        return self._accounts.get(account or "", 0)
-
     def limits(self) -> list[tuple[str, int, int]]:
         """(host, current limit, attempts so far) of every host seen."""
         return [(h, s.aimd.allowed, s.attempts) for h, s in self._hosts.items()]
@@ -540,15 +522,6 @@ class EndpointGuard:
         if probe:
             # The probe ended (its result, if any, is recorded next): another may try.
             self._end_probe(state, endpoint)
-
-    @asynccontextmanager
-    async def slot(self, host: str, endpoint: str = "") -> AsyncIterator[None]:
-        """``acquire``/``release`` as a context manager (tests, non-hot paths)."""
-        probe = await self.acquire(host, endpoint=endpoint)
-        try:
-            yield
-        finally:
-            self.release(host, probe, endpoint=endpoint)
 
     def record(
         self,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka.structs import TopicPartition
@@ -11,6 +13,16 @@ from dispatcher.progress import OffsetTracker
 from dispatcher.protection import Breaker, EndpointGuard, Rejected
 
 TP = TopicPartition("t", 0)
+
+
+@asynccontextmanager
+async def slot(guard: EndpointGuard, host: str) -> AsyncIterator[None]:
+    """One attempt's hold on ``host``: acquire, then release with the probe flag."""
+    probe = await guard.acquire(host)
+    try:
+        yield
+    finally:
+        guard.release(host, probe)
 
 
 def test_commit_point_is_the_first_unfinished_offset() -> None:
@@ -66,7 +78,7 @@ async def test_guard_caps_concurrency_per_host() -> None:
 
     async def call(host: str) -> None:
         nonlocal running, peak
-        async with guard.slot(host):
+        async with slot(guard, host):
             running += 1
             peak = max(peak, running)
             await asyncio.sleep(0.01)
@@ -82,10 +94,10 @@ async def test_guard_fails_fast_while_open() -> None:
     guard.record("h:1", False)
     guard.record("h:1", False)
     with pytest.raises(Rejected) as info:
-        async with guard.slot("h:1"):
+        async with slot(guard, "h:1"):
             pass
     assert info.value.reason == "circuit_open"
-    async with guard.slot("other:1"):
+    async with slot(guard, "other:1"):
         pass  # other hosts are unaffected
 
 
@@ -95,7 +107,7 @@ async def test_guard_sheds_waiters_of_a_host_that_stopped_completing() -> None:
     release = asyncio.Event()
 
     async def hang() -> None:
-        async with guard.slot("slow:1"):
+        async with slot(guard, "slow:1"):
             await release.wait()
 
     holder = asyncio.create_task(hang())
@@ -103,7 +115,7 @@ async def test_guard_sheds_waiters_of_a_host_that_stopped_completing() -> None:
     await asyncio.sleep(0)
     now[0] = 5.0  # nothing finished for 5 s, one waiter already queued
     with pytest.raises(Rejected) as info:
-        async with guard.slot("slow:1"):
+        async with slot(guard, "slow:1"):
             pass
     assert info.value.reason == "host_busy"
     release.set()
