@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from dispatcher.aimd import Aimd
-from dispatcher.protection import EndpointGuard, EndpointLimitCollector, Rejected
+from dispatcher.endpoints.aimd import Aimd
+from dispatcher.endpoints.guard import EndpointGuard, Rejected
+from dispatcher.endpoints.limit_gauge import EndpointLimitCollector
 from prometheus_client import CollectorRegistry
 
 
@@ -211,7 +212,7 @@ async def test_an_attempt_whose_early_start_fails_takes_the_usual_path() -> None
     """``HostAttempt._start`` runs inside another attempt's release: an error there must
     not escape into it; the attempt builds its request when its task wakes instead."""
     from callbacks.sender import AttemptResult, Sender
-    from dispatcher.attempt import HostAttempt
+    from dispatcher.endpoints.attempt import HostAttempt
 
     guard = EndpointGuard(max_per_host=1, failure_threshold=100, open_s=1)
     sender = Sender(allow_private_targets=True, timeout_s=1)
@@ -238,7 +239,7 @@ async def test_an_attempt_whose_early_start_fails_takes_the_usual_path() -> None
 async def test_idle_hosts_are_forgotten_busy_and_broken_ones_kept() -> None:
     """The guard's table would grow with every host ever seen: one idle for
     FORGET_IDLE_S is dropped when a new host appears (at most every SWEEP_EVERY_S)."""
-    from dispatcher.protection import FORGET_IDLE_S
+    from dispatcher.endpoints.guard import FORGET_IDLE_S
 
     now = [0.0]
     guard = EndpointGuard(max_per_host=4, failure_threshold=1, open_s=1e6, clock=lambda: now[0])

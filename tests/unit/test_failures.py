@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from callbacks.failures import FailureKind, Scope
 from callbacks.retry import decide
-from dispatcher.protection import EndpointGuard, Rejected
+from dispatcher.endpoints.guard import EndpointGuard, Rejected
 
 K = FailureKind
 

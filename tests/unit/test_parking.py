@@ -6,25 +6,25 @@ import asyncio
 import math
 
 import pytest
-from dispatcher.jobs import (
-    H_DUE_MS,
-    Job,
-    RetryLanes,
-    SourcePosition,
-    due_ms_of,
-    job_from_record,
-    park,
-)
-from dispatcher.pacing import record_due_in_s
-from dispatcher.parking import (
+from dispatcher.endpoints.guard import EndpointGuard, Rejected
+from dispatcher.endpoints.parking import (
     FALLBACK_LATENCY_S,
     QUEUE_MAX,
     Calendar,
     Pace,
+    RetryLanes,
+    park,
     queue_bound,
     slot_of,
 )
-from dispatcher.protection import EndpointGuard, Rejected
+from dispatcher.jobs import (
+    H_DUE_MS,
+    Job,
+    SourcePosition,
+    due_ms_of,
+    job_from_record,
+)
+from dispatcher.pacing import record_due_in_s
 
 NOW_MS = 1_700_000_000_000  # a multiple of the 100 ms grid
 SCHEDULE = (5.0, 30.0, 120.0)

@@ -35,15 +35,16 @@ from callbacks.retry import decide
 from callbacks.sender import AttemptResult, Sender
 from callbacks.settings import Settings
 
-from dispatcher.attempt import HostAttempt
 from dispatcher.batch import Batches, Member, batch_id_for, batch_request
 from dispatcher.batching import Handoff, TopicBatcher
-from dispatcher.jobs import Job, RetryLanes, park
+from dispatcher.endpoints.attempt import HostAttempt
+from dispatcher.endpoints.guard import EndpointGuard
+from dispatcher.endpoints.parking import RetryLanes, park
+from dispatcher.jobs import Job
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache, TokenError
 from dispatcher.ordering import MessageKey, OrderState
 from dispatcher.outcome_record import outcome_record
-from dispatcher.protection import EndpointGuard
 from dispatcher.rendering import (
     LazyVariables,
     delivery_id_for,
@@ -597,7 +598,7 @@ class Deliverer:
     ) -> Awaitable[Any]:
         """Not an attempt: the endpoint was never called. Park the callback on a retry
         topic with its own due time, about when its host has room or its breaker's probe
-        window opens (``jobs.park``): same attempt number, no outcome record."""
+        window opens (``endpoints.parking.park``): same attempt number, no outcome record."""
         self._metrics.deferred.labels(reason=kind).inc()
         log.debug("callback_deferred", **bound, reason=str(kind), wait_s=result.retry_after_s)
         return await self._park(job, profile_id, delivery_id, result.retry_after_s)

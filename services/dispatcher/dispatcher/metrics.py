@@ -2,14 +2,14 @@
 
 Labels are bounded: outcome, a reason *kind* (never free text), a topic name without the
 deployment prefix, a breaker state. Hosts are labels only in the concurrency-limit gauge,
-and there only the busiest few (``protection.EndpointLimitCollector``).
+and there only the busiest few (``endpoints.limit_gauge``).
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from dispatcher.protection import EndpointLimitCollector
+from dispatcher.endpoints.limit_gauge import EndpointLimitCollector
 
 DELIVERIES_TOTAL = "callbacks_deliveries_total"
 DELIVERY_DURATION = "callbacks_delivery_duration_seconds"

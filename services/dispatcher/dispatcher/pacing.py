@@ -5,7 +5,7 @@ many records are in flight (bounded memory), and a retry partition pauses until 
 head is due. A paused retry partition never blocks any other partition.
 
 A retry record is due its topic's fixed delay after it was written, so among retries
-the head of a partition is always the next one due. A parked record (``jobs.park``)
+the head of a partition is always the next one due. A parked record (``endpoints.parking.park``)
 carries an earlier due time of its own, ``cb-due-ms``. It is still read in partition
 order, so one parked behind a real retry (or behind a record parked for a host with a
 longer backlog) waits for that record's due time: head-of-line blocking, bounded by the

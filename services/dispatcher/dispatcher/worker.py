@@ -49,13 +49,13 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher.batching import Handoff
 from dispatcher.deliver import Deliverer
+from dispatcher.endpoints.guard import EndpointGuard
 from dispatcher.jobs import Job, SourcePosition, job_from_record
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache
 from dispatcher.pacing import Pacing
 from dispatcher.profiles import ProfileCache, freeze_heap
 from dispatcher.progress import OffsetTracker, PartitionProgress
-from dispatcher.protection import EndpointGuard
 from dispatcher.redeliver import EventFetcher, RedeliverError, parse_request
 
 log = get_logger("dispatcher")

@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka.structs import TopicPartition
+from dispatcher.endpoints.breaker import Breaker
+from dispatcher.endpoints.guard import EndpointGuard, Rejected
 from dispatcher.jobs import Job, SourcePosition, job_from_record
 from dispatcher.progress import OffsetTracker
-from dispatcher.protection import Breaker, EndpointGuard, Rejected
 
 TP = TopicPartition("t", 0)
 

@@ -26,7 +26,7 @@ successes and halves on a sign of overload, never below 1 nor above the ceiling
   mean limit 5.7 instead of about 6.5 for a receiver that takes 8).
 
 How many callbacks may wait for a throttled host, and when parked ones come back, is
-``dispatcher.parking``'s business.
+``endpoints.parking``'s business.
 """
 
 from __future__ import annotations

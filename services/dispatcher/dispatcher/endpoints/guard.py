@@ -2,7 +2,7 @@
 
 Why: every customer endpoint shares one process. Without a cap, a slow host would hold
 every in-flight slot; without a breaker, a dead host would cost a full timeout per
-callback. The cap adapts (``dispatcher.aimd``): it halves when the host answers 429 or
+callback. The cap adapts (``endpoints.aimd``): it halves when the host answers 429 or
 503 or times out and grows back on fast successes, up to ``max_per_host``.
 
 Hosts are shared by tenants (one gateway with a path per product, an automation
@@ -34,7 +34,7 @@ topic without an attempt), so the in-flight budget stays with the healthy hosts:
 - a host whose limit was cut keeps a bounded queue (``parking.queue_bound``: about a
   second of its work). A callback beyond it, or one of a queue that outgrew the bound
   when the limit was cut, is told when the host will have room for it (``wait_s``; a
-  slot of the host's ``parking.Calendar``), and comes back then (``jobs.park``);
+  slot of the host's ``parking.Calendar``), and comes back then (``endpoints.parking.park``);
 - a host at its limit that has finished nothing for a while (``STALL_AFTER_S``, or
   twice its usual latency if longer) keeps one round of waiters; callbacks beyond it
   have no useful estimate and wait a full retry delay (``wait_s`` None).
@@ -48,33 +48,24 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from callbacks.failures import FailureKind, Scope
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
-from dispatcher.aimd import SLOW_FACTOR, Aimd
-from dispatcher.parking import Calendar, Pace, queue_bound, slot_of
-
-BreakerState = Literal["closed", "open", "half_open"]
+from dispatcher.endpoints.aimd import SLOW_FACTOR, Aimd
+from dispatcher.endpoints.breaker import Breaker, BreakerState
+from dispatcher.endpoints.fair_queue import FairQueue
+from dispatcher.endpoints.parking import Calendar, Pace, queue_bound, slot_of
 
 # A host at its cap that has finished nothing for this long is "not completing".
 STALL_AFTER_S = 1.0
 # Waiters a stalled host may keep, in multiples of its concurrency limit.
 STALLED_WAITERS_FACTOR = 1
-ENDPOINT_CONCURRENCY_LIMIT = "callbacks_endpoint_concurrency_limit"
-# Hosts with their own label value in that gauge (the busiest); the rest are "other".
-LIMIT_GAUGE_TOP_HOSTS = 20
 # A host idle this long is forgotten (``EndpointGuard._forget_idle``), looked for when a
 # new host is first seen, at most this often.
 FORGET_IDLE_S = 600.0
 SWEEP_EVERY_S = 60.0
-# A half-open breaker's probe is under way: held-back callbacks look again this soon.
-PROBE_RECHECK_S = 1.0
 # Another host (account) counts as wanting room if it asked for a slot this recently.
 CONTENTION_WINDOW_S = 1.0
 # Or when the guard holds this share of the in-flight budget: fetching would soon pause,
@@ -95,103 +86,6 @@ class Rejected(Exception):
         # In about how many seconds to come back: the host has room, or the breaker's
         # probe window opens (None: no estimate).
         self.wait_s = wait_s
-
-
-@dataclass
-class Breaker:
-    """Opens after ``threshold`` consecutive failures; one probe after ``open_s``."""
-
-    threshold: int
-    open_s: float
-    state: BreakerState = "closed"
-    failures: int = 0
-    opened_at: float = 0.0
-    probing: bool = False
-
-    def admit(self, now: float) -> bool:
-        if self.state == "closed":
-            return True
-        if self.state == "open" and now - self.opened_at >= self.open_s:
-            self.state = "half_open"
-        if self.state == "half_open" and not self.probing:
-            self.probing = True
-            return True
-        return False
-
-    def retry_in_s(self, now: float) -> float:
-        """When a callback held back now should look again: the probe window."""
-        if self.state == "open":
-            return max(0.0, self.opened_at + self.open_s - now)
-        return min(self.open_s, PROBE_RECHECK_S)
-
-    def record(self, ok: bool, now: float) -> BreakerState | None:
-        """Count a result; returns the new state when it changed."""
-        before = self.state
-        self.probing = False
-        if ok:
-            self.failures = 0
-            self.state = "closed"
-        else:
-            self.failures += 1
-            if self.state == "half_open" or self.failures >= self.threshold:
-                self.state = "open"
-                self.opened_at = now
-        return self.state if self.state != before else None
-
-
-class FairQueue:
-    """Waiters of one host, queued per endpoint (profile) and served round-robin."""
-
-    __slots__ = ("_by_endpoint", "_owner", "_turn")
-
-    def __init__(self) -> None:
-        self._by_endpoint: dict[str, deque[asyncio.Future[None]]] = {}
-        self._owner: dict[asyncio.Future[None], str] = {}
-        self._turn: deque[str] = deque()  # endpoints with waiters, next one first
-
-    def __len__(self) -> int:
-        return len(self._owner)
-
-    def __bool__(self) -> bool:
-        return bool(self._owner)
-
-    def __contains__(self, waiter: object) -> bool:
-        return waiter in self._owner
-
-    def append(self, endpoint: str, waiter: asyncio.Future[None]) -> None:
-        queue = self._by_endpoint.get(endpoint)
-        if queue is None:
-            queue = self._by_endpoint[endpoint] = deque()
-            self._turn.append(endpoint)
-        queue.append(waiter)
-        self._owner[waiter] = endpoint
-
-    def popleft(self) -> tuple[str, asyncio.Future[None]]:
-        """The oldest waiter of the endpoint whose turn it is, and that endpoint."""
-        endpoint = self._turn.popleft()
-        queue = self._by_endpoint[endpoint]
-        waiter = queue.popleft()
-        if queue:
-            self._turn.append(endpoint)
-        else:
-            del self._by_endpoint[endpoint]
-        del self._owner[waiter]
-        return endpoint, waiter
-
-    def pop(self) -> asyncio.Future[None]:
-        """The newest waiter of the endpoint with the most waiters (shedding)."""
-        endpoint = max(self._by_endpoint, key=lambda e: len(self._by_endpoint[e]))
-        waiter = self._by_endpoint[endpoint][-1]
-        self.remove(waiter)
-        return waiter
-
-    def remove(self, waiter: asyncio.Future[None]) -> None:
-        endpoint = self._owner.pop(waiter)
-        queue = self._by_endpoint[endpoint]
-        queue.remove(waiter)
-        if not queue:
-            del self._by_endpoint[endpoint]
-            self._turn.remove(endpoint)
 
 
 class _Recent:
@@ -322,7 +216,7 @@ class EndpointGuard:
     def _come_back_in_s(state: _Host, now: float) -> float:
         """In how many seconds a callback parked now should come back to a throttled
         host: the first slot of its calendar with room from when the callbacks running
-        and queued leave half a queue (``dispatcher.parking``)."""
+        and queued leave half a queue (``endpoints.parking``)."""
         limit = state.aimd.allowed
         service_s = state.pace.service_s(limit)
         ahead = state.active + len(state.waiters) - queue_bound(limit, service_s) // 2
@@ -347,9 +241,7 @@ class EndpointGuard:
         for breaker in (state.breaker, state.endpoints.get(endpoint)):
             if breaker is None or breaker.state == "closed":
                 continue
-            if breaker.state == "open" and now - breaker.opened_at >= breaker.open_s:
-                breaker.state = "half_open"
-            if breaker.state != "half_open" or breaker.probing:
+            if not breaker.may_probe(now):
                 raise Rejected(FailureKind.CIRCUIT_OPEN, breaker.retry_in_s(now))
             probes.append(breaker)
         for breaker in probes:
@@ -579,34 +471,3 @@ class EndpointGuard:
         changed = breaker.record(ok, now)
         if changed is not None and self._on_transition is not None:
             self._on_transition(name, changed)
-
-
-class EndpointLimitCollector(Collector):
-    """``callbacks_endpoint_concurrency_limit{host}`` at scrape time.
-
-    Hosts are customers' and unbounded, so only the busiest ``top`` get their own label
-    value; the rest are one series, ``host="other"``, showing the *lowest* limit among
-    them (the one worth a look: a throttled host stays visible even outside the top).
-    """
-
-    def __init__(self, top: int = LIMIT_GAUGE_TOP_HOSTS) -> None:
-        self._top = top
-        self._guard: EndpointGuard | None = None
-
-    def follow(self, guard: EndpointGuard) -> None:
-        self._guard = guard
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            ENDPOINT_CONCURRENCY_LIMIT,
-            "Current adaptive concurrency limit per endpoint host (busiest hosts; the "
-            "lowest limit of the rest as host=other).",
-            labels=["host"],
-        )
-        hosts = sorted(self._guard.limits() if self._guard else [], key=lambda h: -h[2])
-        for host, limit, _attempts in hosts[: self._top]:
-            family.add_metric([host], limit)
-        rest = hosts[self._top :]
-        if rest:
-            family.add_metric(["other"], min(limit for _host, limit, _attempts in rest))
-        yield family

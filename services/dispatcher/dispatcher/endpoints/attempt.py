@@ -5,7 +5,7 @@ dispatcher's turnaround, and on a busy event loop each loop turn of that turnaro
 as long as the receiver's own work. So the slot moves on in the same loop turn as the
 answer that freed it: the HTTP client calls ``on_answer`` as soon as it parsed an
 answer, which releases the slot and records the result (a ``429`` cuts the limit before
-the slot is handed on, ``dispatcher.protection``), and the waiter granted that slot
+the slot is handed on, ``endpoints.guard``), and the waiter granted that slot
 sends its request right there (``start``) instead of when its task wakes a turn later.
 Attempts that cannot send from there (OAuth2 profiles, whose token may need a request;
 a render error) take the usual path when their task wakes.
@@ -25,7 +25,7 @@ from callbacks.failures import Scope
 from callbacks.request import DeliveryRequest
 from callbacks.sender import AttemptResult, Call, Sender
 
-from dispatcher.protection import EndpointGuard, Rejected
+from dispatcher.endpoints.guard import EndpointGuard, Rejected
 
 
 class HostAttempt:
