@@ -17,6 +17,7 @@ from dispatcher.endpoints.parking import (
     queue_bound,
     slot_of,
 )
+from dispatcher.fetch_pauses import record_due_in_s
 from dispatcher.jobs import (
     H_DUE_MS,
     Job,
@@ -24,7 +25,6 @@ from dispatcher.jobs import (
     due_ms_of,
     job_from_record,
 )
-from dispatcher.pacing import record_due_in_s
 
 NOW_MS = 1_700_000_000_000  # a multiple of the 100 ms grid
 SCHEDULE = (5.0, 30.0, 120.0)

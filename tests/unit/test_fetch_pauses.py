@@ -1,5 +1,5 @@
 """Retry partitions: records not yet due are held in memory, not read again
-(dispatcher.pacing). The consumer is a recording stand-in: only its pause, resume and
+(dispatcher.fetch_pauses). The consumer is a recording stand-in: only its pause, resume and
 seek calls matter here."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from dispatcher.fetch_pauses import HOLD_MAX, FetchPauses
 from dispatcher.jobs import H_DUE_MS
-from dispatcher.pacing import HOLD_MAX, Pacing
 
 TP = TopicPartition("callbacks.retry.5s", 0)
 DELAY_S = 5.0
@@ -47,61 +47,61 @@ def offsets(records: list[ConsumerRecord[bytes, bytes]]) -> list[int]:
 
 
 async def test_records_behind_a_head_not_due_are_held_then_started_without_a_seek() -> None:
-    consumer, pacing = Consumer(), Pacing(lambda: False)
+    consumer, pauses = Consumer(), FetchPauses(lambda: False)
     fetched = [record(0, NOW_MS), record(1, NOW_MS + 50), record(2, NOW_MS + 50)]
-    assert offsets(pacing.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS)) == [0]
+    assert offsets(pauses.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS)) == [0]
     assert TP in consumer.paused
     assert consumer.seeks == []
-    assert pacing.waiting
-    assert list(pacing.take_due(consumer, NOW_MS, room=100)) == []
+    assert pauses.waiting
+    assert list(pauses.take_due(consumer, NOW_MS, room=100)) == []
 
     await asyncio.sleep(0.08)  # the head's timer fires
-    taken = list(pacing.take_due(consumer, NOW_MS + 60, room=100))
+    taken = list(pauses.take_due(consumer, NOW_MS + 60, room=100))
     assert [(tp, offsets(records)) for tp, records in taken] == [(TP, [1, 2])]
     assert TP not in consumer.paused
-    assert not pacing.waiting
+    assert not pauses.waiting
     assert consumer.seeks == []
 
 
 async def test_taking_due_records_respects_the_room_left_in_flight() -> None:
-    consumer, pacing = Consumer(), Pacing(lambda: False)
+    consumer, pauses = Consumer(), FetchPauses(lambda: False)
     fetched = [record(0, NOW_MS + 20), record(1, NOW_MS + 20), record(2, NOW_MS + 20)]
-    assert pacing.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS) == []
+    assert pauses.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS) == []
     await asyncio.sleep(0.05)
-    first = list(pacing.take_due(consumer, NOW_MS + 30, room=2))
+    first = list(pauses.take_due(consumer, NOW_MS + 30, room=2))
     assert [offsets(records) for _, records in first] == [[0, 1]]
     assert TP in consumer.paused  # one left: still held, in order
-    second = list(pacing.take_due(consumer, NOW_MS + 30, room=5))
+    second = list(pauses.take_due(consumer, NOW_MS + 30, room=5))
     assert [offsets(records) for _, records in second] == [[2]]
     assert TP not in consumer.paused
 
 
 async def test_a_later_head_is_held_again_with_its_own_timer() -> None:
-    consumer, pacing = Consumer(), Pacing(lambda: False)
+    consumer, pauses = Consumer(), FetchPauses(lambda: False)
     fetched = [record(0, NOW_MS + 20), record(1, NOW_MS + 5_000)]
-    pacing.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS)
+    pauses.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS)
     await asyncio.sleep(0.05)
-    taken = list(pacing.take_due(consumer, NOW_MS + 30, room=10))
+    taken = list(pauses.take_due(consumer, NOW_MS + 30, room=10))
     assert [offsets(records) for _, records in taken] == [[0]]
     assert TP in consumer.paused  # record 1 waits for its own time
-    assert pacing.waiting
+    assert pauses.waiting
 
 
 @pytest.mark.parametrize("extra", [1, 10])
 async def test_beyond_the_hold_bound_the_partition_seeks_back(extra: int) -> None:
-    consumer, pacing = Consumer(), Pacing(lambda: False)
+    consumer, pauses = Consumer(), FetchPauses(lambda: False)
     fetched = [record(i, NOW_MS + 1_000) for i in range(HOLD_MAX + extra)]
-    assert pacing.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS) == []
+    assert pauses.due_prefix(consumer, TP, fetched, DELAY_S, NOW_MS) == []
     assert consumer.seeks == [(TP, HOLD_MAX)]
 
 
 async def test_revoked_partitions_drop_what_they_held() -> None:
-    consumer, pacing = Consumer(), Pacing(lambda: False)
-    pacing.due_prefix(consumer, TP, [record(0, NOW_MS + 20)], DELAY_S, NOW_MS)
-    pacing.forget({TP})
+    consumer, pauses = Consumer(), FetchPauses(lambda: False)
+    pauses.due_prefix(consumer, TP, [record(0, NOW_MS + 20)], DELAY_S, NOW_MS)
+    pauses.forget({TP})
     await asyncio.sleep(0.05)
-    assert list(pacing.take_due(consumer, NOW_MS + 30, room=10)) == []
-    assert not pacing.waiting
+    assert list(pauses.take_due(consumer, NOW_MS + 30, room=10)) == []
+    assert not pauses.waiting
 
 
 async def test_fetched_records_start_a_chunk_per_loop_turn() -> None:

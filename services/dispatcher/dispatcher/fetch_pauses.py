@@ -52,7 +52,7 @@ def record_due_in_s(timestamp_ms: int, headers: Headers, delay_s: float, now_ms:
     return min(by_topic, (due_ms - now_ms) / 1000.0)
 
 
-class Pacing:
+class FetchPauses:
     def __init__(self, stopping: Callable[[], bool]) -> None:
         self._stopping = stopping
         self._waiting: dict[TopicPartition, asyncio.TimerHandle] = {}
