@@ -30,7 +30,12 @@ from callbacks.logging import get_logger
 from callbacks.models.events import Event, InvalidEvent, parse_event
 from callbacks.models.outcomes import OutcomeStatus
 from callbacks.models.profiles import ProfileRecord
-from callbacks.request import DeliveryRequest, RequestBuildError, static_auth_header
+from callbacks.request import (
+    DeliveryRequest,
+    RequestBuildError,
+    build_request,
+    static_auth_header,
+)
 from callbacks.retry import decide
 from callbacks.sender import AttemptResult, Sender
 from callbacks.settings import Settings
@@ -49,7 +54,6 @@ from dispatcher.rendering import (
     LazyVariables,
     delivery_id_for,
     host_key,
-    render,
     skip_reason,
     variables_for_profile,
 )
@@ -408,7 +412,13 @@ class Deliverer:
             timestamp = int(time.time())
             for member in members:
                 try:
-                    request = render(profile, member.variables(), member.delivery_id, 0, auth)
+                    request = build_request(
+                        profile,
+                        member.variables(),
+                        delivery_id=member.delivery_id,
+                        timestamp=0,  # only the member's body is used
+                        auth_header=auth,
+                    )
                 except RequestBuildError as exc:
                     failed = AttemptResult(
                         None, (), b"", 0.0, f"render: {exc.reason}", FailureKind.RENDER_ERROR
@@ -461,7 +471,13 @@ class Deliverer:
             if profile.authentication.type == "oauth2_client_credentials":
                 return None  # its token may need a request first
             try:
-                return self._render(profile, values(), delivery_id, static_auth_header(profile))
+                return build_request(
+                    profile,
+                    values(),
+                    delivery_id=delivery_id,
+                    timestamp=int(time.time()),  # stamped as it leaves
+                    auth_header=static_auth_header(profile),
+                )
             except RequestBuildError:
                 return None  # ``build`` meets it again and records it
 
@@ -491,14 +507,13 @@ class Deliverer:
             auth_header: str | None = await self._tokens.header(profile)
         else:
             auth_header = static_auth_header(profile)
-        return self._render(profile, variables, delivery_id, auth_header)
-
-    @staticmethod
-    def _render(
-        profile: ProfileRecord, variables: dict[str, Any], delivery_id: str, auth: str | None
-    ) -> DeliveryRequest:
-        """The request as it leaves now (its signature is stamped with this second)."""
-        return render(profile, variables, delivery_id, int(time.time()), auth)
+        return build_request(
+            profile,
+            variables,
+            delivery_id=delivery_id,
+            timestamp=int(time.time()),  # stamped as it leaves
+            auth_header=auth_header,
+        )
 
     async def _record(
         self,
