@@ -104,7 +104,7 @@ async def test_guard_admits_waiters_as_the_limit_changes() -> None:
     await asyncio.sleep(0)
     assert not waiter.done()
     # A 429: the limit halves to 2, so two releases are needed before the waiter runs.
-    guard.record("h", False, status=429, latency_s=0.0)
+    guard.observe("h", False, status=429, latency_s=0.0)
     assert limits(guard)["h"] == 2
     guard.release("h", False)
     guard.release("h", False)
@@ -124,7 +124,7 @@ async def test_a_refused_attempt_cuts_the_limit_before_its_slot_is_handed_on() -
     await asyncio.sleep(0)
     # The deliverer releases the slot, then records the 429 in the same loop turn.
     guard.release("h", False)
-    guard.record("h", False, status=429, latency_s=0.001)
+    guard.observe("h", False, status=429, latency_s=0.001)
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     # Limit 1, one attempt still running: the freed slot was not handed on.
@@ -161,7 +161,7 @@ async def test_a_queued_attempt_starts_in_the_turn_its_slot_is_granted() -> None
     waiter = asyncio.ensure_future(guard.acquire("h", lambda: started.append("w")))
     await asyncio.sleep(0)
     guard.release("h", False)
-    guard.record("h", True, status=200, latency_s=0.01)
+    guard.observe("h", True, status=200, latency_s=0.01)
     assert started == ["w"]
     assert not waiter.done()  # the task wakes a loop turn later
     assert await waiter is False  # not a probe, and no "circuit_open" for a started one
@@ -171,7 +171,7 @@ async def test_a_queued_attempt_starts_in_the_turn_its_slot_is_granted() -> None
     late = asyncio.ensure_future(guard.acquire("h", lambda: started.append("late")))
     await asyncio.sleep(0)
     guard.release("h", False)
-    guard.record("h", False, status=500)  # opens the breaker before the grant
+    guard.observe("h", False, status=500)  # opens the breaker before the grant
     with pytest.raises(Rejected, match="circuit_open"):
         await late
     assert started == ["w"]
@@ -181,7 +181,7 @@ def test_gauge_labels_only_the_busiest_hosts() -> None:
     guard = EndpointGuard(max_per_host=64, failure_threshold=100, open_s=1)
     for n in range(5):
         guard._host(f"h{n}").attempts = 100 - n  # set up the ranking
-    guard.record("h4", False, status=429)  # the least busy host is throttled
+    guard.observe("h4", False, status=429)  # the least busy host is throttled
     registry = CollectorRegistry()
     collector = EndpointLimitCollector(top=3)
     collector.follow(guard)
@@ -228,7 +228,7 @@ async def test_an_attempt_whose_early_start_fails_takes_the_usual_path() -> None
     running = asyncio.ensure_future(attempt.run(build))
     await asyncio.sleep(0)
     guard.release("h", False)
-    guard.record("h", True, status=200, latency_s=0.01)  # grants the slot: no raise
+    guard.observe("h", True, status=200, latency_s=0.01)  # grants the slot: no raise
     result = await running
     assert result.error_kind == "render_error"
     assert not attempt.sent
@@ -247,8 +247,8 @@ async def test_idle_hosts_are_forgotten_busy_and_broken_ones_kept() -> None:
         await guard.acquire(host)
     for host in ("idle", "broken", "parked"):
         guard.release(host, False)
-    guard.record("broken", False, status=500)  # breaker open
-    guard.record("idle", True, status=429)  # a learned limit, forgotten with the host
+    guard.observe("broken", False, status=500)  # breaker open
+    guard.observe("idle", True, status=429)  # a learned limit, forgotten with the host
     guard._host("parked").parked.book(now[0], FORGET_IDLE_S + 100.0, 0.01)
     now[0] = FORGET_IDLE_S + 1.0
     guard._host("new")

@@ -67,7 +67,7 @@ def test_a_final_kind_is_final_whatever_the_schedule() -> None:
 async def test_an_endpoints_answers_never_open_the_breaker_of_another_on_its_host() -> None:
     guard = EndpointGuard(max_per_host=8, failure_threshold=2, open_s=30)
     for _ in range(3):
-        guard.record("h", False, status=503, endpoint="b", scope=Scope.ENDPOINT)
+        guard.observe("h", False, status=503, endpoint="b", scope=Scope.ENDPOINT)
     assert guard._hosts["h"].endpoints["b"].state == "open"
     assert guard._hosts["h"].breaker.state == "closed"
     assert guard.open_count() == 1
@@ -76,13 +76,13 @@ async def test_an_endpoints_answers_never_open_the_breaker_of_another_on_its_hos
     with pytest.raises(Rejected) as info:
         await guard.acquire("h", endpoint="b")
     assert info.value.reason == K.CIRCUIT_OPEN
-    assert info.value.wait_s == pytest.approx(30, abs=1)  # come back at the probe window
+    assert info.value.come_back_in_s == pytest.approx(30, abs=1)  # come back at the probe window
 
 
 async def test_connection_failures_open_the_hosts_breaker_for_every_profile() -> None:
     guard = EndpointGuard(max_per_host=8, failure_threshold=2, open_s=30)
     for _ in range(2):
-        guard.record("h", False, endpoint="b", scope=K.CONNECTION.scope)
+        guard.observe("h", False, endpoint="b", scope=K.CONNECTION.scope)
     for endpoint in ("a", "b"):
         with pytest.raises(Rejected, match="circuit_open"):
             await guard.acquire("h", endpoint=endpoint)

@@ -184,8 +184,8 @@ async def test_a_throttled_host_with_a_full_queue_tells_callbacks_when_to_come_b
         with pytest.raises(Rejected) as info:
             await guard.acquire("h")
         assert info.value.reason == "host_busy"
-        assert info.value.wait_s is not None
-        waits.append(info.value.wait_s)
+        assert info.value.come_back_in_s is not None
+        waits.append(info.value.come_back_in_s)
     # Behind 2 running and 100 queued, from when half a queue is left: 0.52 s; then
     # 10 per slot (the host's 100 ms).
     assert waits[0] == pytest.approx(0.5)
@@ -202,7 +202,7 @@ async def test_a_stalled_host_gives_no_estimate() -> None:
     now[0] = 5.0  # nothing finished for 5 s
     with pytest.raises(Rejected) as info:
         await guard.acquire("h")
-    assert (info.value.reason, info.value.wait_s) == ("host_busy", None)
+    assert (info.value.reason, info.value.come_back_in_s) == ("host_busy", None)
     for acquisition in held:
         acquisition.cancel()
     await asyncio.gather(*held, return_exceptions=True)
@@ -215,13 +215,13 @@ async def test_a_cut_parks_the_waiters_beyond_the_new_bound_without_leaking_slot
     state = guard._hosts["h"]
     assert state.active == 8
     state.pace.on_success(latency_s=4.0, now=now[0], queued=0, limit=8)  # a slow host
-    guard.record("h", False, status=429, latency_s=0.001)  # cut to 4: bound 16 (4 per slot)
+    guard.observe("h", False, status=429, latency_s=0.001)  # cut to 4: bound 16 (4 per slot)
     assert state.aimd.allowed == 4
     await asyncio.sleep(0)
     shed = [a for a in held if a.done() and a.exception() is not None]
     assert len(shed) == 40 - 16
     assert all(isinstance(a.exception(), Rejected) for a in shed)
-    waits = [a.exception().wait_s for a in shed]  # type: ignore[union-attr]
+    waits = [a.exception().come_back_in_s for a in shed]  # type: ignore[union-attr]
     assert all(w is not None and w >= 0 for w in waits)
     assert (state.active, len(state.waiters)) == (8, 16)
     for _ in range(8):  # the 8 running finish: 4 waiters start (the new limit)

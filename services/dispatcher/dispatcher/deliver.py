@@ -615,8 +615,8 @@ class Deliverer:
         topic with its own due time, about when its host has room or its breaker's probe
         window opens (``endpoints.parking.park``): same attempt number, no outcome record."""
         self._metrics.deferred.labels(reason=kind).inc()
-        log.debug("callback_deferred", **bound, reason=str(kind), wait_s=result.retry_after_s)
-        return await self._park(job, profile_id, delivery_id, result.retry_after_s)
+        log.debug("callback_deferred", **bound, reason=str(kind), wait_s=result.come_back_in_s)
+        return await self._park(job, profile_id, delivery_id, result.come_back_in_s)
 
     async def _park(
         self, job: Job, profile_id: str, delivery_id: str, wait_s: float | None

@@ -58,17 +58,17 @@ def test_work_of_a_revoked_partition_does_not_count_after_reassignment() -> None
 def test_breaker_opens_probes_once_and_closes() -> None:
     breaker = Breaker(threshold=3, open_s=10)
     for _ in range(2):
-        breaker.record(False, now=0)
+        breaker.observe(False, now=0)
     assert breaker.failures == 2
-    assert breaker.record(False, now=1) == "open"
+    assert breaker.observe(False, now=1) == "open"
     assert not breaker.admit(now=5)
     assert breaker.admit(now=11)  # cool-down over: one probe
     assert str(breaker.state) == "half_open"
     assert not breaker.admit(now=11.1)  # only one
-    assert breaker.record(False, now=12) == "open"  # probe failed: open again
+    assert breaker.observe(False, now=12) == "open"  # probe failed: open again
     assert not breaker.admit(now=15)
     assert breaker.admit(now=22.5)
-    assert breaker.record(True, now=23) == "closed"
+    assert breaker.observe(True, now=23) == "closed"
     assert breaker.admit(now=23)
 
 
@@ -92,8 +92,8 @@ async def test_guard_caps_concurrency_per_host() -> None:
 async def test_guard_fails_fast_while_open() -> None:
     now = [0.0]
     guard = EndpointGuard(max_per_host=4, failure_threshold=2, open_s=30, clock=lambda: now[0])
-    guard.record("h:1", False)
-    guard.record("h:1", False)
+    guard.observe("h:1", False)
+    guard.observe("h:1", False)
     with pytest.raises(Rejected) as info:
         async with slot(guard, "h:1"):
             pass

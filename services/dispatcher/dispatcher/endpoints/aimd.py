@@ -21,7 +21,7 @@ successes and halves on a sign of overload, never below 1 nor above the ceiling
   last halving, or that comes within one usual round trip of it, is the same congestion
   event and is not counted again (otherwise one burst of 429s would take the limit
   straight to 1). The second rule matters: a slot freed by the first ``429`` goes to a
-  waiting callback before the cut is recorded, and its request, sent just after the
+  waiting callback before the cut is observed, and its request, sent just after the
   cut, was refused for the same overload; counting it halved every cut twice (measured:
   mean limit 5.7 instead of about 6.5 for a receiver that takes 8).
 

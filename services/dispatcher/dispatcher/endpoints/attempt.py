@@ -4,7 +4,7 @@ Why a module of its own: a throttled host's every slot cycle is its own latency 
 dispatcher's turnaround, and on a busy event loop each loop turn of that turnaround was
 as long as the receiver's own work. So the slot moves on in the same loop turn as the
 answer that freed it: the HTTP client calls ``on_answer`` as soon as it parsed an
-answer, which releases the slot and records the result (a ``429`` cuts the limit before
+answer, which releases the slot and feeds the result to the guard (a ``429`` cuts the limit before
 the slot is handed on, ``endpoints.guard``), and the waiter granted that slot
 sends its request right there (``start``) instead of when its task wakes a turn later.
 Attempts that cannot send from there (OAuth2 profiles, whose token may need a request;
@@ -76,7 +76,7 @@ class HostAttempt:
         latency_s = time.perf_counter() - self._t0
         # A 429 is a live host asking us to slow down: the adaptive limit and
         # Retry-After handle it; opening the breaker would stop it for a while.
-        self._guard.record(
+        self._guard.observe(
             self._host,
             status < 500,
             status=status,
@@ -114,7 +114,9 @@ class HostAttempt:
                 self._host, self._start, endpoint=self._endpoint, account=self._account
             )
         except Rejected as exc:
-            return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
+            return AttemptResult(
+                None, (), b"", 0.0, exc.reason, exc.reason, come_back_in_s=exc.come_back_in_s
+            )
         except asyncio.CancelledError:
             self._answered = True  # the guard freed the slot; an early answer is moot
             raise
@@ -133,7 +135,7 @@ class HostAttempt:
                 self._release()
         kind = result.error_kind
         if unanswered and kind is not None:  # no HTTP answer
-            guard.record(
+            guard.observe(
                 self._host,
                 False,
                 timed_out=kind.timed_out,

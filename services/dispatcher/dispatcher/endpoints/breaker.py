@@ -49,7 +49,7 @@ class Breaker:
             return max(0.0, self.opened_at + self.open_s - now)
         return min(self.open_s, PROBE_RECHECK_S)
 
-    def record(self, ok: bool, now: float) -> BreakerState | None:
+    def observe(self, ok: bool, now: float) -> BreakerState | None:
         """Count a result; returns the new state when it changed."""
         before = self.state
         self.probing = False

@@ -9,6 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from enum import Enum
+
+
+class Granted(Enum):
+    """How a queued waiter was given its slot (the result its future is set to)."""
+
+    WOKEN = "woken"  # it sends its own request when its task wakes
+    STARTED = "started"  # its ``start`` sent the request in the turn the slot came free
+
+
+Waiter = asyncio.Future[Granted]
 
 
 class FairQueue:
@@ -17,8 +28,8 @@ class FairQueue:
     __slots__ = ("_by_endpoint", "_owner", "_turn")
 
     def __init__(self) -> None:
-        self._by_endpoint: dict[str, deque[asyncio.Future[None]]] = {}
-        self._owner: dict[asyncio.Future[None], str] = {}
+        self._by_endpoint: dict[str, deque[Waiter]] = {}
+        self._owner: dict[Waiter, str] = {}
         self._turn: deque[str] = deque()  # endpoints with waiters, next one first
 
     def __len__(self) -> int:
@@ -30,7 +41,7 @@ class FairQueue:
     def __contains__(self, waiter: object) -> bool:
         return waiter in self._owner
 
-    def append(self, endpoint: str, waiter: asyncio.Future[None]) -> None:
+    def append(self, endpoint: str, waiter: Waiter) -> None:
         queue = self._by_endpoint.get(endpoint)
         if queue is None:
             queue = self._by_endpoint[endpoint] = deque()
@@ -38,7 +49,7 @@ class FairQueue:
         queue.append(waiter)
         self._owner[waiter] = endpoint
 
-    def popleft(self) -> tuple[str, asyncio.Future[None]]:
+    def popleft(self) -> tuple[str, Waiter]:
         """The oldest waiter of the endpoint whose turn it is, and that endpoint."""
         endpoint = self._turn.popleft()
         queue = self._by_endpoint[endpoint]
@@ -50,14 +61,14 @@ class FairQueue:
         del self._owner[waiter]
         return endpoint, waiter
 
-    def pop(self) -> asyncio.Future[None]:
+    def pop(self) -> Waiter:
         """The newest waiter of the endpoint with the most waiters (shedding)."""
         endpoint = max(self._by_endpoint, key=lambda e: len(self._by_endpoint[e]))
         waiter = self._by_endpoint[endpoint][-1]
         self.remove(waiter)
         return waiter
 
-    def remove(self, waiter: asyncio.Future[None]) -> None:
+    def remove(self, waiter: Waiter) -> None:
         endpoint = self._owner.pop(waiter)
         queue = self._by_endpoint[endpoint]
         queue.remove(waiter)

@@ -15,7 +15,7 @@ platform), so a breaker has a scope (``callbacks.failures.Scope``):
   that profile only: one path's ``5xx`` never holds back another profile's callbacks.
 
 A callback held back by an open breaker is told when its probe window opens
-(``Rejected.wait_s``) and is parked until then, without an attempt. The adaptive limit
+(``Rejected.come_back_in_s``) and is parked until then, without an attempt. The adaptive limit
 stays per host (it is the host's capacity) and is shared fairly by the profiles using
 it: waiters queue per profile and freed slots go round-robin between the profiles with
 waiters, so a profile with a thousand callbacks queued delays one with a few by at most
@@ -33,11 +33,11 @@ topic without an attempt), so the in-flight budget stays with the healthy hosts:
 
 - a host whose limit was cut keeps a bounded queue (``parking.queue_bound``: about a
   second of its work). A callback beyond it, or one of a queue that outgrew the bound
-  when the limit was cut, is told when the host will have room for it (``wait_s``; a
+  when the limit was cut, is told when the host will have room for it (``come_back_in_s``; a
   slot of the host's ``parking.Calendar``), and comes back then (``endpoints.parking.park``);
 - a host at its limit that has finished nothing for a while (``STALL_AFTER_S``, or
   twice its usual latency if longer) keeps one round of waiters; callbacks beyond it
-  have no useful estimate and wait a full retry delay (``wait_s`` None).
+  have no useful estimate and wait a full retry delay (``come_back_in_s`` None).
 
 A busy host that keeps answering at its full (uncut) limit keeps its queue, however
 long: nothing says it is overloaded, and bounding it would park a fast host's bursts.
@@ -55,7 +55,7 @@ from callbacks.failures import FailureKind, Scope
 
 from dispatcher.endpoints.aimd import SLOW_FACTOR, Aimd
 from dispatcher.endpoints.breaker import Breaker, BreakerState
-from dispatcher.endpoints.fair_queue import FairQueue
+from dispatcher.endpoints.fair_queue import FairQueue, Granted, Waiter
 from dispatcher.endpoints.parking import Calendar, Pace, queue_bound, slot_of
 
 # A host at its cap that has finished nothing for this long is "not completing".
@@ -73,19 +73,15 @@ CONTENTION_WINDOW_S = 1.0
 PRESSURE_SHARE = 0.75
 
 
-def _STARTED() -> None:  # noqa: N802 - a marker, see ``_Host.starters``
-    """A waiter's request went out when its slot was granted."""
-
-
 class Rejected(Exception):
     """The attempt was not started: held back (``reason.held``), not an attempt."""
 
-    def __init__(self, reason: FailureKind, wait_s: float | None = None) -> None:
+    def __init__(self, reason: FailureKind, come_back_in_s: float | None = None) -> None:
         super().__init__(str(reason))
         self.reason = reason
         # In about how many seconds to come back: the host has room, or the breaker's
         # probe window opens (None: no estimate).
-        self.wait_s = wait_s
+        self.come_back_in_s = come_back_in_s
 
 
 class _Recent:
@@ -121,8 +117,8 @@ class _Host:
     parked: Calendar = field(default_factory=Calendar)  # when parked ones come back
     grant_pending: bool = False  # a freed slot waits for its attempt's result
     # Waiters that start their request themselves when granted (``acquire``'s
-    # ``start``); a granted one that did stays in here, as ``_STARTED``, until it wakes.
-    starters: dict[asyncio.Future[None], Callable[[], None]] = field(default_factory=dict)
+    # ``start``), until they are granted or leave the queue.
+    starters: dict[Waiter, Callable[[], None]] = field(default_factory=dict)
 
 
 class EndpointGuard:
@@ -231,8 +227,8 @@ class EndpointGuard:
             waiter = state.waiters.pop()
             state.starters.pop(waiter, None)
             if not waiter.done():
-                wait_s = self._come_back_in_s(state, now)
-                waiter.set_exception(Rejected(FailureKind.HOST_BUSY, wait_s))
+                come_back_in_s = self._come_back_in_s(state, now)
+                waiter.set_exception(Rejected(FailureKind.HOST_BUSY, come_back_in_s))
 
     def _admit_breakers(self, state: _Host, endpoint: str, now: float) -> bool:
         """Raise ``circuit_open`` unless every breaker on the way admits the attempt;
@@ -355,12 +351,12 @@ class EndpointGuard:
         if state.active < allowed and not state.waiters:
             state.active += 1
             return False
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: Waiter = asyncio.get_running_loop().create_future()
         state.waiters.append(endpoint, waiter)
         if start is not None:
             state.starters[waiter] = start
         try:
-            await waiter  # ``_grant`` counts the slot as ours before waking us
+            granted = await waiter  # ``_grant`` counts the slot as ours before waking us
         except Rejected:
             raise  # shed by ``_shed``: already out of the queue, never held a slot
         except BaseException:
@@ -370,7 +366,7 @@ class EndpointGuard:
             elif waiter in state.waiters:  # ``_grant``/``_shed`` may have dropped it
                 state.waiters.remove(waiter)
             raise
-        return state.starters.pop(waiter, None) is _STARTED
+        return granted is Granted.STARTED
 
     def _grant(self, state: _Host) -> None:
         """Wake waiters while the (possibly changed) limit has room, round-robin between
@@ -379,14 +375,12 @@ class EndpointGuard:
             endpoint, waiter = state.waiters.popleft()
             if not waiter.done():
                 state.active += 1
-                waiter.set_result(None)
-                start = state.starters.get(waiter)
-                if start is not None:
-                    if self._closed_for(state, endpoint):
-                        state.starters[waiter] = _STARTED
-                        start()
-                    else:
-                        del state.starters[waiter]
+                start = state.starters.pop(waiter, None)
+                if start is not None and self._closed_for(state, endpoint):
+                    waiter.set_result(Granted.STARTED)
+                    start()
+                else:
+                    waiter.set_result(Granted.WOKEN)
 
     def _free(self, state: _Host, *, defer: bool = False) -> None:
         state.active -= 1
@@ -404,7 +398,7 @@ class EndpointGuard:
 
     def release(self, host: str, probe: bool, *, endpoint: str = "", account: str = "") -> None:
         """Give the slot back. It goes to the next waiter once the attempt's result is
-        recorded (``record``, right after, or the next loop turn without one): a ``429``
+        observed (``observe``, right after, or the next loop turn without one): a ``429``
         must cut the limit before its slot is handed on, or the waiter's request goes
         out at the old limit and is refused too (measured: about one ``429`` in two)."""
         state = self._hosts[host]
@@ -412,10 +406,10 @@ class EndpointGuard:
         self._free(state, defer=True)
         self._leave(account)
         if probe:
-            # The probe ended (its result, if any, is recorded next): another may try.
+            # The probe ended (its result, if any, is observed next): another may try.
             self._end_probe(state, endpoint)
 
-    def record(
+    def observe(
         self,
         host: str,
         ok: bool,
@@ -433,11 +427,11 @@ class EndpointGuard:
         state = self._host(host)
         now = self._clock()
         if scope is Scope.ENDPOINT and endpoint is not None:
-            self._record_endpoint(state, host, endpoint, ok, now)
+            self._observe_endpoint(state, host, endpoint, ok, now)
             if status is not None:
-                self._record_breaker(state.breaker, host, True, now)
+                self._observe_breaker(state.breaker, host, True, now)
         elif scope is not Scope.NONE:
-            self._record_breaker(state.breaker, host, ok, now)
+            self._observe_breaker(state.breaker, host, ok, now)
         allowed = state.aimd.allowed
         state.aimd.observe(
             status=status,
@@ -455,7 +449,7 @@ class EndpointGuard:
                 self._shed(state)
             self._grant(state)  # the limit may have grown
 
-    def _record_endpoint(
+    def _observe_endpoint(
         self, state: _Host, host: str, endpoint: str, ok: bool, now: float
     ) -> None:
         breaker = state.endpoints.get(endpoint)
@@ -463,11 +457,11 @@ class EndpointGuard:
             if ok:
                 return  # a healthy endpoint keeps no breaker
             breaker = state.endpoints[endpoint] = Breaker(self._threshold, self._open_s)
-        self._record_breaker(breaker, f"{host} profile {endpoint}", ok, now)
+        self._observe_breaker(breaker, f"{host} profile {endpoint}", ok, now)
         if breaker.state == "closed" and breaker.failures == 0:
             del state.endpoints[endpoint]
 
-    def _record_breaker(self, breaker: Breaker, name: str, ok: bool, now: float) -> None:
-        changed = breaker.record(ok, now)
+    def _observe_breaker(self, breaker: Breaker, name: str, ok: bool, now: float) -> None:
+        changed = breaker.observe(ok, now)
         if changed is not None and self._on_transition is not None:
             self._on_transition(name, changed)
