@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -52,10 +54,34 @@ def record_due_in_s(timestamp_ms: int, headers: Headers, delay_s: float, now_ms:
     return min(by_topic, (due_ms - now_ms) / 1000.0)
 
 
+class Timer(Protocol):
+    """A scheduled call that can be cancelled (``asyncio.TimerHandle``)."""
+
+    def cancel(self) -> None: ...
+
+
+# Calls a function after a delay in seconds, like ``loop.call_later``.
+CallLater = Callable[[float, Callable[[], None]], Timer]
+
+
+def loop_call_later(delay_s: float, callback: Callable[[], None]) -> Timer:
+    """``call_later`` of the running event loop."""
+    return asyncio.get_running_loop().call_later(delay_s, callback)
+
+
 class FetchPauses:
-    def __init__(self, stopping: Callable[[], bool]) -> None:
+    """Which partitions are paused, and the records held behind a retry partition's head.
+
+    ``stopping`` says whether the dispatcher is stopping (nothing resumes then);
+    ``call_later`` schedules the wake-up at a held head's due time (tests pass a fake).
+    """
+
+    def __init__(
+        self, stopping: Callable[[], bool], *, call_later: CallLater = loop_call_later
+    ) -> None:
         self._stopping = stopping
-        self._waiting: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._call_later = call_later
+        self._waiting: dict[TopicPartition, Timer] = {}
         # Per paused retry partition: records fetched but not due yet, and the delay
         # of its topic. Its timer (``_waiting``) moves it to ``_ready`` when its head
         # is due; the consume loop then takes what is due (``take_due``).
@@ -141,8 +167,7 @@ class FetchPauses:
         previous = self._waiting.pop(tp, None)
         if previous is not None:
             previous.cancel()
-        loop = asyncio.get_running_loop()
-        self._waiting[tp] = loop.call_later(wait_s, self._due, consumer, tp)
+        self._waiting[tp] = self._call_later(wait_s, partial(self._due, consumer, tp))
 
     def _due(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
         self._waiting.pop(tp, None)
