@@ -9,16 +9,12 @@ the head of a partition is always the next one due. A parked record (``endpoints
 carries an earlier due time of its own, ``cb-due-ms``. It is still read in partition
 order, so one parked behind a real retry (or behind a record parked for a host with a
 longer backlog) waits for that record's due time: head-of-line blocking, bounded by the
-topic's delay, which is what every parked record waited before due times existed. The
-alternative (a topic of its own for parked records, or reading past the head) costs a
-topic per deployment or gives up the one-seek pause; the bound makes it not worth it.
+topic's delay (docs/adaptive-concurrency.md weighs the alternatives).
 
 The records fetched behind a head that is not due are kept in memory (at most
-``HOLD_MAX`` per partition) and started from there once due; the partition stays
-paused until they are all started. Seeking back instead re-read them at every wake:
-measured 5.3 records fetched per record due beside a throttled host, whose parked
-callbacks come back in small groups all the time. Held records are not started, so
-the commit point stays before them: a restart or rebalance reads them again.
+``HOLD_MAX`` per partition) and started from there once due, rather than read again at
+every wake; the partition stays paused until they are all started. Held records are not
+started, so the commit point stays before them: a restart or rebalance reads them again.
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 
 class DispatcherMetrics:
+    """Every dispatcher metric, registered on the registry it is given."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.deliveries = Counter(
             DELIVERIES_TOTAL,

@@ -8,8 +8,8 @@ a task, at most ``START_CHUNK`` started per loop turn; offsets are committed onl
 the first unfinished record of a partition (at-least-once), periodically and on revoke
 and shutdown. Fetching pauses while too many records are in flight (bounded memory) or
 while hand-offs to the broker are being sent again; a retry partition is held and
-paused from its first record not yet due (``dispatcher.fetch_pauses``), never blocking any
-other.
+paused from its first record not yet due (``dispatcher.fetch_pauses``), never blocking
+any other.
 
 A fleet, not a process: every assignment of a partition has its own epoch. A batch is
 started only while its partition's epoch is the one it was fetched in, so nothing is
@@ -62,9 +62,9 @@ log = get_logger("dispatcher")
 
 POLL_TIMEOUT_MS = 50
 MAX_POLL_RECORDS = 1000
-# Records started per loop turn: a task's first step (parse, render, send) costs ~250 µs,
-# and a hundred started at once made a 25 ms turn in which no answer was read, so a
-# throttled host's slots waited that long to move on (measured: 150 -> 250/s of 400).
+# Records started per loop turn: a task's first step (parse, render, send) is the
+# costliest part of a callback, and no answer is read while a turn starts them, so a
+# throttled host's freed slots wait for the turn to end (docs/performance.md).
 START_CHUNK = 16
 RESUME_BELOW = 0.8  # resume fetching when in-flight drops under this share of the bound
 RETRY_TOPIC_BASE = "callbacks.retry."
@@ -97,6 +97,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class Dispatcher:
+    """One dispatcher member: its consumer, producer, profile cache, guard and deliverer,
+    built in ``run`` and closed when it returns."""
+
     def __init__(
         self,
         settings: Settings,
@@ -140,6 +143,8 @@ class Dispatcher:
         self._room.set()
 
     async def run(self, *, until_idle: bool = False) -> None:
+        """Serve until ``request_stop`` (``until_idle``: until every assigned partition
+        is at its end and nothing is in flight or held), then drain and commit."""
         settings = self.settings
         async with AsyncExitStack() as stack:
             if self.serve_ops:
@@ -173,7 +178,7 @@ class Dispatcher:
             self._guard = guard
             self._deliverer = Deliverer(
                 settings=settings,
-                profiles=cache,  # issue 15: ``wait_for``, ``deleted`` besides ``get``
+                profiles=cache,
                 sender=sender,
                 guard=guard,
                 tokens=TokenCache(sender),

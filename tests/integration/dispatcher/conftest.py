@@ -56,7 +56,7 @@ def make_profile(url: str, **overrides: Any) -> ProfileRecord:
     return ProfileRecord.model_validate(fields)
 
 
-# Events come from the gateway simulator's builders (issue 8): one source of realistic
+# Events come from the gateway simulator's builders: one source of realistic
 # envelopes for the demo, the benchmark and these tests.
 _GATEWAY_RNG = random.Random(20261125)
 

@@ -1,14 +1,13 @@
 """One attempt's hold on its endpoint host's slot, from queueing to the answer.
 
-Why a module of its own: a throttled host's every slot cycle is its own latency plus the
-dispatcher's turnaround, and on a busy event loop each loop turn of that turnaround was
-as long as the receiver's own work. So the slot moves on in the same loop turn as the
-answer that freed it: the HTTP client calls ``on_answer`` as soon as it parsed an
-answer, which releases the slot and feeds the result to the guard (a ``429`` cuts the limit before
-the slot is handed on, ``endpoints.guard``), and the waiter granted that slot
-sends its request right there (``start``) instead of when its task wakes a turn later.
-Attempts that cannot send from there (OAuth2 profiles, whose token may need a request;
-a render error) take the usual path when their task wakes.
+A throttled host's every slot cycle is its own latency plus the dispatcher's turnaround,
+so the slot moves on in the same loop turn as the answer that freed it: the HTTP client
+calls ``on_answer`` as soon as it parsed an answer, which releases the slot and feeds
+the result to the guard (a ``429`` cuts the limit before the slot is handed on,
+``endpoints.guard``), and the waiter granted that slot sends its request right there
+(``start``) instead of when its task wakes a turn later. Attempts that cannot send from
+there (OAuth2 profiles, whose token may need a request; a render error) take the usual
+path when their task wakes.
 
 Each result goes to the breaker of its scope (``callbacks.failures``): an answer or a
 failure after the request was written to the endpoint's (the profile's), a failure to
@@ -29,6 +28,8 @@ from dispatcher.endpoints.guard import EndpointGuard, Rejected
 
 
 class HostAttempt:
+    """One attempt: ``run`` it once; ``sent`` says afterwards whether a request was made."""
+
     __slots__ = (
         "_account",
         "_answered",

@@ -1,6 +1,7 @@
-"""Endpoint protection: a concurrency limit per host, circuit breakers, in-flight shares.
+"""The per-host guard: grants an attempt a slot of its host, or holds the callback back.
 
-Why: every customer endpoint shares one process. Without a cap, a slow host would hold
+It keeps a concurrency limit per host, circuit breakers, fair queues and in-flight
+shares, because every customer endpoint shares one process. Without a cap, a slow host would hold
 every in-flight slot; without a breaker, a dead host would cost a full timeout per
 callback. The cap adapts (``endpoints.aimd``): it halves when the host answers 429 or
 503 or times out and grows back on fast successes, up to ``max_per_host``.
@@ -122,6 +123,9 @@ class _Host:
 
 
 class EndpointGuard:
+    """The hosts seen lately and what holds for each: ``acquire`` a slot before an
+    attempt, ``release`` it after, ``observe`` its result."""
+
     def __init__(
         self,
         *,
@@ -400,7 +404,7 @@ class EndpointGuard:
         """Give the slot back. It goes to the next waiter once the attempt's result is
         observed (``observe``, right after, or the next loop turn without one): a ``429``
         must cut the limit before its slot is handed on, or the waiter's request goes
-        out at the old limit and is refused too (measured: about one ``429`` in two)."""
+        out at the old limit and is refused too."""
         state = self._hosts[host]
         state.last_progress = self._clock()
         self._free(state, defer=True)

@@ -3,10 +3,9 @@
 A host whose limit was cut (``endpoints.aimd``) keeps a bounded queue in memory
 (``queue_bound``: about ``QUEUE_S`` of its work), so it cannot hold the in-flight
 budget the healthy hosts need. Callbacks beyond it are *parked*: written to a retry
-topic with their own due time (``endpoints.parking.park``), same attempt, no outcome. They must come
-back about when the host can take them: too late and it runs dry (before due times,
-they waited a whole retry delay and the host idled half the time), too early and they
-are parked again (a record produced and read back for nothing).
+topic with their own due time (``park``), same attempt, no outcome. They must come back
+about when the host can take them: too late and it runs dry, too early and they are
+parked again (a record produced and read back for nothing).
 
 - ``Pace``: how long the host takes per callback when kept busy, erring low. Early
   returns cost a little work; late ones cost the host's throughput.
