@@ -6,7 +6,7 @@ the JSON array of the members' rendered bodies (in joining order), the URL and h
 rendered for its first member, and is signed as one body under its own ``webhook-id``,
 derived from its members' delivery ids, so the same members give the same id.
 
-Each member's task waits for the batch's result and records it as its own attempt: its
+Each member's task waits for the batch's result and concludes it as its own attempt: its
 own outcome, and on failure its own retry record. Members of a failed batch come back
 from the retry topic at the same time and, joining with the same attempt number, form
 the batch again (same members: same ``webhook-id``). A member's offset is finished only
@@ -144,7 +144,7 @@ class Batches:
                     member.result.set_exception(exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            # Each member's task meets the exception and records it (internal failure).
+            # Each member's task meets the exception and ends as an internal failure.
 
 
 class BatchSender:
