@@ -14,6 +14,7 @@ A record's whole path through the dispatcher, one line a module and its one job:
 - ``dispatcher.rendering``: a callback's delivery id, variables, skip reason and host key;
 - ``dispatcher.ordering``: per-message ordering (``latest``, ``fifo``) and its state topic;
 - ``dispatcher.batch``: callbacks of a batching profile gathered into one request;
+- ``dispatcher.oauth``: an OAuth2 profile's token, cached per client;
 - ``endpoints.attempt``: an attempt's hold on its host's slot, from queueing to the answer;
 - ``endpoints.guard``: grants a slot or holds the callback back (host cap, fair queue,
   in-flight shares, breakers);

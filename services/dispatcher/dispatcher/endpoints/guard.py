@@ -1,10 +1,11 @@
 """The per-host guard: grants an attempt a slot of its host, or holds the callback back.
 
 It keeps a concurrency limit per host, circuit breakers, fair queues and in-flight
-shares, because every customer endpoint shares one process. Without a cap, a slow host would hold
-every in-flight slot; without a breaker, a dead host would cost a full timeout per
-callback. The cap adapts (``endpoints.aimd``): it halves when the host answers 429 or
-503 or times out and grows back on fast successes, up to ``max_per_host``.
+shares, because every customer endpoint shares one process. Without a cap, a slow host
+would hold every in-flight slot; without a breaker, a dead host would cost a full
+timeout per callback. The cap adapts (``endpoints.aimd``): it halves when the host
+answers 429 or 503 or times out and grows back on fast successes, up to
+``max_per_host``.
 
 Hosts are shared by tenants (one gateway with a path per product, an automation
 platform), so a breaker has a scope (``callbacks.failures.Scope``):
@@ -16,11 +17,9 @@ platform), so a breaker has a scope (``callbacks.failures.Scope``):
   that profile only: one path's ``5xx`` never holds back another profile's callbacks.
 
 A callback held back by an open breaker is told when its probe window opens
-(``Rejected.come_back_in_s``) and is parked until then, without an attempt. The adaptive limit
-stays per host (it is the host's capacity) and is shared fairly by the profiles using
-it: waiters queue per profile and freed slots go round-robin between the profiles with
-waiters, so a profile with a thousand callbacks queued delays one with a few by at most
-one slot per other waiting profile.
+(``Rejected.come_back_in_s``) and is parked until then, without an attempt. The
+adaptive limit stays per host (it is the host's capacity) and is shared fairly by the
+profiles using it (``endpoints.fair_queue``).
 
 No host and no account holds more than its share of the in-flight budget
 (``share_budget``: callbacks running or waiting for a slot) while another host, or
@@ -34,8 +33,9 @@ topic without an attempt), so the in-flight budget stays with the healthy hosts:
 
 - a host whose limit was cut keeps a bounded queue (``parking.queue_bound``: about a
   second of its work). A callback beyond it, or one of a queue that outgrew the bound
-  when the limit was cut, is told when the host will have room for it (``come_back_in_s``; a
-  slot of the host's ``parking.Calendar``), and comes back then (``endpoints.parking.park``);
+  when the limit was cut, is told when the host will have room for it
+  (``come_back_in_s``; a slot of the host's ``parking.Calendar``), and comes back then
+  (``parking.park``);
 - a host at its limit that has finished nothing for a while (``STALL_AFTER_S``, or
   twice its usual latency if longer) keeps one round of waiters; callbacks beyond it
   have no useful estimate and wait a full retry delay (``come_back_in_s`` None).
