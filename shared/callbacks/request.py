@@ -1,7 +1,8 @@
 """The pure delivery-request builder (contract §4, §6): profile + variables → HTTP request.
 
-The API's ``test`` calls and the dispatcher both call ``build_request``, so they send
-byte-identical requests for the same input. No I/O; randomness only in the IVs.
+``build_request`` is the one builder: the dispatcher's attempts and the API's ``test``
+calls both call it, so they send byte-identical requests for the same input. No I/O;
+randomness only in the IVs.
 
 It runs once per attempt, so everything that depends only on the profile's text (parsed
 templates, the split URL, the decoded key) is cached by that text, and no pydantic
@@ -133,16 +134,19 @@ def build_request(
     *,
     delivery_id: str,
     timestamp: int,
-    signing_secrets: Sequence[str],
     auth_header: str | None,
+    signing_secrets: Sequence[str] | None = None,
 ) -> DeliveryRequest:
-    """Render ``profile`` (secrets in clear) for one attempt.
+    """Render ``profile`` (secrets in clear) for one attempt stamped ``timestamp``.
 
     Adds User-Agent, Content-Type for the body type, webhook-id, webhook-timestamp,
     webhook-signature (over the bytes sent) and ``auth_header`` (the Authorization
     value, computed by the caller: Basic/Bearer here via ``static_auth_header``, OAuth2
-    from the caller's token cache).
+    from the caller's token cache). Signed with ``signing_secrets``, by default the
+    profile's secrets active at ``timestamp``; raises ``RequestBuildError``.
     """
+    if signing_secrets is None:
+        signing_secrets = profile.active_signing_secrets(datetime.fromtimestamp(timestamp, UTC))
     encryption = profile.encryption
     key = b""
     transform: Callable[[str], str] | None = None
@@ -194,29 +198,6 @@ def build_request(
     if auth_header is not None:
         headers.append(("Authorization", auth_header))
     return DeliveryRequest(profile.method, url, tuple(headers), body)
-
-
-def build_attempt_request(
-    profile: ProfileRecord,
-    variables: Mapping[str, Any],
-    *,
-    delivery_id: str,
-    timestamp: int,
-    auth_header: str | None,
-) -> DeliveryRequest:
-    """``build_request`` signed with the profile's secrets active at ``timestamp``.
-
-    The one entry point of the dispatcher and of the API's test calls, so both send
-    byte-identical requests for the same input.
-    """
-    return build_request(
-        profile,
-        variables,
-        delivery_id=delivery_id,
-        timestamp=timestamp,
-        signing_secrets=profile.active_signing_secrets(datetime.fromtimestamp(timestamp, UTC)),
-        auth_header=auth_header,
-    )
 
 
 def _render_body(

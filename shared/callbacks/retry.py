@@ -23,10 +23,6 @@ GONE = 410
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
-def is_success(status: int | None) -> bool:
-    return status is not None and 200 <= status < 300
-
-
 def is_transient(status: int | None) -> bool:
     """Timeouts and connection errors (no status), 408, 429 and 5xx may pass by themselves."""
     return status is None or status in (408, 429) or status >= 500

@@ -111,7 +111,9 @@ class AttemptResult:
     """What one HTTP attempt gave. ``error`` is None only for a 2xx.
 
     ``error_kind`` says what kind of failure it was and what follows from it
-    (``callbacks.failures``); None for a 2xx.
+    (``callbacks.failures``); None for a 2xx. ``retry_after_s`` is the receiver's
+    ``Retry-After``; ``come_back_in_s`` the dispatcher's own estimate, for a callback it
+    held back without a request, of when to try again (None: no estimate).
     """
 
     status: int | None
@@ -121,6 +123,7 @@ class AttemptResult:
     error: str | None
     error_kind: FailureKind | None = None
     retry_after_s: float | None = None
+    come_back_in_s: float | None = None
 
     @property
     def ok(self) -> bool:

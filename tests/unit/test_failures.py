@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from callbacks.failures import FailureKind, Scope
 from callbacks.retry import decide
-from dispatcher.protection import EndpointGuard, Rejected
+from dispatcher.endpoints.guard import EndpointGuard, Rejected
 
 K = FailureKind
 
@@ -67,21 +67,22 @@ def test_a_final_kind_is_final_whatever_the_schedule() -> None:
 async def test_an_endpoints_answers_never_open_the_breaker_of_another_on_its_host() -> None:
     guard = EndpointGuard(max_per_host=8, failure_threshold=2, open_s=30)
     for _ in range(3):
-        guard.record("h", False, status=503, endpoint="b", scope=Scope.ENDPOINT)
-    assert guard.state_of("h", "b") == "open"
-    assert guard.state_of("h") == "closed"
+        guard.observe("h", False, status=503, endpoint="b", scope=Scope.ENDPOINT)
+    assert guard._hosts["h"].endpoints["b"].state == "open"
+    assert guard._hosts["h"].breaker.state == "closed"
+    assert guard.open_count() == 1
     assert await guard.acquire("h", endpoint="a") is False  # A goes on
     guard.release("h", False, endpoint="a")
     with pytest.raises(Rejected) as info:
         await guard.acquire("h", endpoint="b")
     assert info.value.reason == K.CIRCUIT_OPEN
-    assert info.value.wait_s == pytest.approx(30, abs=1)  # come back at the probe window
+    assert info.value.come_back_in_s == pytest.approx(30, abs=1)  # come back at the probe window
 
 
 async def test_connection_failures_open_the_hosts_breaker_for_every_profile() -> None:
     guard = EndpointGuard(max_per_host=8, failure_threshold=2, open_s=30)
     for _ in range(2):
-        guard.record("h", False, endpoint="b", scope=K.CONNECTION.scope)
+        guard.observe("h", False, endpoint="b", scope=K.CONNECTION.scope)
     for endpoint in ("a", "b"):
         with pytest.raises(Rejected, match="circuit_open"):
             await guard.acquire("h", endpoint=endpoint)
@@ -112,7 +113,7 @@ async def test_a_host_over_its_share_is_parked_while_another_host_has_work() -> 
     await guard.acquire("slow", endpoint="p", account="a")
     await guard.acquire("slow", endpoint="p", account="a")
     await guard.acquire("slow", endpoint="p", account="a")  # alone: no one to make room for
-    assert guard.held_by(host="slow") == 3
+    assert guard._hosts["slow"].active == 3
     await guard.acquire("other", endpoint="q", account="b")
     with pytest.raises(Rejected) as info:
         await guard.acquire("slow", endpoint="p", account="a")
@@ -121,4 +122,4 @@ async def test_a_host_over_its_share_is_parked_while_another_host_has_work() -> 
     with pytest.raises(Rejected) as busy:
         await guard.acquire("fourth", endpoint="s", account="a")
     assert busy.value.reason == K.ACCOUNT_BUSY
-    assert guard.held_by(account="a") == 4
+    assert guard._accounts["a"] == 4

@@ -10,7 +10,7 @@ from callbacks.models.profiles import (
     open_secrets,
     seal_secrets,
 )
-from callbacks.request import build_attempt_request
+from callbacks.request import build_request
 from callbacks.secretbox import SecretBox
 from callbacks.signing import (
     generate_secret,
@@ -241,7 +241,7 @@ def test_the_request_builder_signs_what_is_sent_with_the_scheme() -> None:
             ),
         }
     )
-    request = build_attempt_request(
+    request = build_request(
         profile,
         {"status": "delivered"},
         delivery_id="dlv_9",

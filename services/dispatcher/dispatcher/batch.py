@@ -6,7 +6,7 @@ the JSON array of the members' rendered bodies (in joining order), the URL and h
 rendered for its first member, and is signed as one body under its own ``webhook-id``,
 derived from its members' delivery ids, so the same members give the same id.
 
-Each member's task waits for the batch's result and records it as its own attempt: its
+Each member's task waits for the batch's result and concludes it as its own attempt: its
 own outcome, and on failure its own retry record. Members of a failed batch come back
 from the retry topic at the same time and, joining with the same attempt number, form
 the batch again (same members: same ``webhook-id``). A member's offset is finished only
@@ -17,15 +17,29 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from callbacks.durations import parse_duration
+from callbacks.failures import FailureKind
 from callbacks.models.profiles import ProfileRecord
-from callbacks.request import DeliveryRequest
-from callbacks.sender import AttemptResult
+from callbacks.request import (
+    DeliveryRequest,
+    RequestBuildError,
+    build_request,
+    static_auth_header,
+)
+from callbacks.sender import AttemptResult, Sender
 from callbacks.signing import signature_header
+
+from dispatcher.endpoints.attempt import HostAttempt
+from dispatcher.endpoints.guard import EndpointGuard
+from dispatcher.metrics import DispatcherMetrics
+from dispatcher.oauth import TokenCache, TokenError
+from dispatcher.rendering import host_key
 
 _SIGNED = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 
@@ -130,8 +144,80 @@ class Batches:
                     member.result.set_exception(exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            # Each member's task meets the exception and records it (internal failure).
+            # Each member's task meets the exception and ends as an internal failure.
 
-    @property
-    def open_members(self) -> int:
-        return sum(len(b.members) for b in self._open.values())
+
+class BatchSender:
+    """Sends one batch (``SendBatch``): one request for its members through the host's
+    slot; each member's future gets the result. A member that cannot be rendered gets a
+    ``render_error`` result of its own and is left out of the request."""
+
+    def __init__(
+        self,
+        guard: EndpointGuard,
+        sender: Sender,
+        tokens: TokenCache,
+        metrics: DispatcherMetrics,
+    ) -> None:
+        self._guard = guard
+        self._sender = sender
+        self._tokens = tokens
+        self._metrics = metrics
+
+    async def __call__(
+        self, profile: ProfileRecord, account_id: str, members: list[Member]
+    ) -> None:
+        rendered: list[tuple[Member, DeliveryRequest]] = []
+
+        async def build() -> DeliveryRequest | AttemptResult:
+            try:
+                if profile.authentication.type == "oauth2_client_credentials":
+                    auth: str | None = await self._tokens.header(profile)
+                else:
+                    auth = static_auth_header(profile)
+            except TokenError as exc:
+                return AttemptResult(exc.status, (), b"", 0.0, exc.reason, FailureKind.OAUTH_TOKEN)
+            timestamp = int(time.time())
+            for member in members:
+                try:
+                    request = build_request(
+                        profile,
+                        member.variables(),
+                        delivery_id=member.delivery_id,
+                        timestamp=0,  # only the member's body is used
+                        auth_header=auth,
+                    )
+                except RequestBuildError as exc:
+                    failed = AttemptResult(
+                        None, (), b"", 0.0, f"render: {exc.reason}", FailureKind.RENDER_ERROR
+                    )
+                    if not member.result.done():
+                        member.result.set_result(failed)
+                    continue
+                rendered.append((member, request))
+            if not rendered:
+                return AttemptResult(None, (), b"", 0.0, "render", FailureKind.RENDER_ERROR)
+            return batch_request(
+                rendered[0][1],
+                [request.body or b"" for _, request in rendered],
+                batch_id=batch_id_for([m.delivery_id for m, _ in rendered]),
+                timestamp=timestamp,
+                signing_secrets=profile.active_signing_secrets(
+                    datetime.fromtimestamp(timestamp, UTC)
+                ),
+            )
+
+        attempt = HostAttempt(
+            self._guard,
+            self._sender,
+            host_key(profile.url),
+            lambda: None,
+            endpoint=profile.id,
+            account=account_id,
+        )
+        result = await attempt.run(build)
+        if attempt.sent:
+            self._metrics.duration.observe(result.latency_ms / 1000.0)
+        for member in members:
+            if not member.result.done():
+                member.result.set_result(result)

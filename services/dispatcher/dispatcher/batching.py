@@ -1,14 +1,13 @@
 """Records of one topic gathered per partition and produced as one batch every few ms.
 
-Why: every attempt writes an outcome record, and ``AIOKafkaProducer.send`` costs ~22 µs
-of CPU per record (partitioner, serialiser, accumulator, one future each) where
-appending to a batch built with ``create_batch`` costs ~5 µs (measured against the local
-broker). Records added within ``LINGER_S`` share a batch per partition; each caller gets
-the batch's acknowledgement, so a record is still only "done" once the broker has it.
-The linger matters at moderate rates: a batch per loop turn was one record most of the
-time, and each produce request costs aiokafka hundreds of µs to encode and answer
-(measured: 0.43 → 0.34 of a core for the same 340 callbacks/s). It delays only the
-acknowledgements (so the commits), never a callback.
+Why: every attempt writes an outcome record, and ``AIOKafkaProducer.send`` costs several
+times more CPU per record (partitioner, serialiser, accumulator, one future each) than
+appending to a batch built with ``create_batch`` (docs/performance.md). Records added
+within ``LINGER_S`` share a batch per partition; each caller gets the batch's
+acknowledgement, so a record is still only "done" once the broker has it. The linger
+lets a batch gather more than one loop turn's records, since each produce request has a
+fixed cost to encode and answer. It delays only the acknowledgements (so the commits),
+never a callback.
 
 A batch the broker does not take is sent again, with backoff, until it is acknowledged
 (a broker away longer than the producer's request timeout, a lost leader, too few
@@ -74,6 +73,8 @@ class _Open:
 
 
 class TopicBatcher:
+    """The open batches of one topic, one per partition; ``send`` returns a record's ack."""
+
     def __init__(
         self,
         producer: AIOKafkaProducer,

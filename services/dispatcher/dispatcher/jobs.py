@@ -15,8 +15,6 @@ source offset commits, and after a crash it comes back at the same time, from an
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from callbacks.wire import (
@@ -32,11 +30,6 @@ from callbacks.wire import (
     dead_letter_headers,
     retry_headers,
 )
-
-# A parked record waits at least this long (no tight park/return loop) and its due time
-# is rounded up to a multiple of this, so a retry partition wakes for a group of parked
-# records at most this often instead of once per record (each wake is a fetch).
-PARK_GRANULARITY_MS = 100
 
 
 @dataclass(frozen=True)
@@ -88,57 +81,6 @@ def job_from_record(  # noqa: PLR0917 - the fields of a consumer record
     except (KeyError, ValueError, UnicodeDecodeError):
         return Job(value, key, here)
     return Job(value, key, source, attempt, delivery_id, profile_id)
-
-
-class RetryLanes:
-    """The latest due time this process wrote to each retry topic, per partition.
-
-    Records of a retry partition are read in order, so a parked callback written behind
-    a record due later waits for it (head-of-line). Under co-partitioning, partition *i*
-    of every retry topic is written by the member that owns partition *i* of the
-    sources, so it knows what it wrote there; after a rebalance or restart it does not,
-    and a parked callback may wait behind a retry, at most its topic's delay.
-    """
-
-    def __init__(self) -> None:
-        self._due_ms: dict[tuple[float, int], int] = {}
-
-    def wrote(self, delay_s: float, partition: int, due_ms: int) -> None:
-        key = (delay_s, partition)
-        self._due_ms[key] = max(self._due_ms.get(key, 0), due_ms)
-
-    def latest(self, delay_s: float, partition: int) -> int:
-        return self._due_ms.get((delay_s, partition), 0)
-
-
-def park(
-    schedule: Sequence[float],
-    wait_s: float | None,
-    now_ms: int,
-    latest: Callable[[float], int] = lambda _delay: 0,
-) -> tuple[float, int | None]:
-    """Where a parked callback goes: (retry topic delay, its own due time or None).
-
-    ``wait_s`` is the guard's estimate of when the host has room (None: no estimate, a
-    host that stopped completing); ``latest(delay)`` the latest due time already written
-    to that topic's partition (``RetryLanes``). The due time is the wait, at least
-    ``PARK_GRANULARITY_MS``, rounded up to a multiple of it. The topic is the shortest
-    whose delay covers the wait (so the record is due by then even if its header were
-    lost; the due time never exceeds it) and holds nothing due later: real retries go to
-    the schedule's first delays, so parked callbacks move to a longer topic instead of
-    waiting behind them. If every such topic holds a later record, the one that frees
-    soonest. Without an estimate the record waits the shortest delay, as a retry would.
-    """
-    delays = sorted(set(schedule))  # the default schedule repeats its last delay
-    if wait_s is None:
-        return delays[0], None
-    step = PARK_GRANULARITY_MS
-    due_ms = math.ceil((now_ms + max(float(step), wait_s * 1000.0)) / step) * step
-    covering = [d for d in delays if d >= wait_s] or [delays[-1]]
-    delay = next((d for d in covering if latest(d) <= due_ms), None)
-    if delay is None:
-        delay = min(covering, key=latest)
-    return delay, min(due_ms, now_ms + int(delay * 1000))
 
 
 def due_ms_of(headers: Headers) -> int | None:

@@ -2,14 +2,14 @@
 
 Labels are bounded: outcome, a reason *kind* (never free text), a topic name without the
 deployment prefix, a breaker state. Hosts are labels only in the concurrency-limit gauge,
-and there only the busiest few (``protection.EndpointLimitCollector``).
+and there only the busiest few (``endpoints.limit_gauge``).
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from dispatcher.protection import EndpointLimitCollector
+from dispatcher.endpoints.limit_gauge import EndpointLimitCollector
 
 DELIVERIES_TOTAL = "callbacks_deliveries_total"
 DELIVERY_DURATION = "callbacks_delivery_duration_seconds"
@@ -35,6 +35,8 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 
 class DispatcherMetrics:
+    """Every dispatcher metric, registered on the registry it is given."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.deliveries = Counter(
             DELIVERIES_TOTAL,

@@ -29,6 +29,8 @@ class _Token:
 
 
 class TokenCache:
+    """Tokens per (token URL, client, secret, scope); one request at a time per client."""
+
     def __init__(self, sender: Sender, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._sender = sender
         self._tokens: dict[_Key, _Token] = {}

@@ -37,6 +37,7 @@ from aiokafka.errors import KafkaError
 from callbacks.durations import parse_duration
 from callbacks.kafka import make_consumer, start_client, topic_partitions
 from callbacks.logging import get_logger
+from callbacks.models.outcomes import OutcomeStatus
 from callbacks.settings import Settings
 from prometheus_client import Gauge
 
@@ -203,6 +204,46 @@ class OrderState:
         wait_s = 0.5 if due is None else max(0.1, (due - now_ms) / 1000.0 + 0.2)
         return Gate("wait", wait_s, ack)
 
+    def fifo_gate(
+        self,
+        partition: int,
+        message: MessageKey,
+        delivery_id: str,
+        *,
+        occurred_ms: int,
+        max_age: str | None,
+    ) -> Gate:
+        """``check_fifo`` for a callback of an event that occurred at ``occurred_ms``,
+        given up ``max_age`` (a profile duration) after that, if set."""
+        expires_ms = None
+        if max_age:
+            expires_ms = occurred_ms + int(parse_duration(max_age) * 1000)
+        return self.check_fifo(
+            partition, message, delivery_id, expires_ms=expires_ms, now_ms=_now_ms()
+        )
+
+    def attempted(
+        self,
+        ordering: str,
+        partition: int,
+        message: MessageKey,
+        delivery_id: str,
+        *,
+        status: OutcomeStatus | None,
+        due_ms: int | None,
+        occurred_ms: int,
+    ) -> Awaitable[Any] | None:
+        """Note what an attempt under ``ordering`` (``latest`` or ``fifo``) came to:
+        ``status`` None when it was parked without one, ``due_ms`` when it is due again
+        from a retry topic. Returns the state write's ack, or None if nothing changed."""
+        if ordering == "latest":
+            if status != "delivered":
+                return None
+            return self.delivered_latest(partition, message, occurred_ms)
+        if status in (None, "retrying"):
+            return self.fifo_pending(partition, message, due_ms)
+        return self.fifo_ended(partition, message, delivery_id)
+
     def fifo_pending(
         self, partition: int, message: MessageKey, due_ms: int | None
     ) -> Awaitable[Any] | None:
@@ -268,10 +309,6 @@ class OrderState:
         self._waiting_count += max(0, after - 1) - max(0, before - 1)
         if self._waiting is not None:
             self._waiting.set(self._waiting_count)
-
-    @property
-    def waiting(self) -> int:
-        return self._waiting_count
 
     def _reset_count(self) -> None:
         self._waiting_count = sum(

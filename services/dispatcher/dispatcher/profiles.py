@@ -42,6 +42,8 @@ DELETED_REMEMBERED = 100_000
 
 
 class ProfileCache:
+    """Every profile of the topic by id, loaded at start and followed after."""
+
     def __init__(self, settings: Settings, opener: Opener, metrics: DispatcherMetrics) -> None:
         self._settings = settings
         self._topic = settings.topics.profiles
@@ -207,11 +209,11 @@ class ProfileCache:
 def freeze_heap() -> None:
     """Take what start-up loaded (the profile cache above all) out of the collector's view.
 
-    Measured: with 10,000 cached profiles (~200k objects) a full collection pauses the
-    event loop ~70 ms on an idle machine and 150-250 ms on a loaded one, which set the
-    p99 of event → callback latency. Objects alive now live for the process anyway;
-    ``gc.freeze`` moves them to the permanent generation, so later full collections only
-    walk what was allocated since. Collect first so no garbage is frozen with them.
+    A full collection walks every cached profile and pauses the event loop for it (the
+    p99 of event → callback latency, docs/performance.md). Objects alive now live for
+    the process anyway; ``gc.freeze`` moves them to the permanent generation, so later
+    full collections only walk what was allocated since. Collect first so no garbage is
+    frozen with them.
     """
     gc.collect()
     gc.freeze()

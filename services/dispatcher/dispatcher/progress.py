@@ -40,6 +40,8 @@ class PartitionProgress:
 
 
 class OffsetTracker:
+    """The owned partitions' progress, and how many records are in flight over all."""
+
     def __init__(self) -> None:
         self._parts: dict[TopicPartition, PartitionProgress] = {}
         self.in_flight = 0

@@ -41,6 +41,8 @@ def parse_request(raw: bytes | None) -> RedeliverRequest:
 
 
 class EventFetcher:
+    """Reads single records back from their source topics, one request at a time."""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._consumer: AIOKafkaConsumer | None = None

@@ -1,5 +1,5 @@
-"""What a callback looks like for one event: its id, its variables, whether it is
-skipped, and its rendered request. Pure (no I/O), shared by the delivery path and tests.
+"""What a callback is for one event: its id, its variables, whether it is skipped, and
+the host it goes to. Pure (no I/O). Its request is ``callbacks.request.build_request``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from callbacks import catalog
 from callbacks.filters import passes
 from callbacks.models.events import Event, event_variables
 from callbacks.models.profiles import ProfileRecord
-from callbacks.request import DeliveryRequest, build_attempt_request
 from yarl import URL
 
 _DELIVERY_NS = uuid.UUID("6f1c2a4e-3b7d-5e8f-9a0b-1c2d3e4f5a6b").bytes
@@ -68,19 +67,6 @@ def skip_reason(
     if profile.filters and variables is not None and not passes(profile.filters, variables):
         return "filtered"
     return None
-
-
-def render(
-    profile: ProfileRecord,
-    variables: dict[str, Any],
-    delivery_id: str,
-    timestamp: int,
-    auth_header: str | None,
-) -> DeliveryRequest:
-    """The request of one attempt; the API's test call renders through the same builder."""
-    return build_attempt_request(
-        profile, variables, delivery_id=delivery_id, timestamp=timestamp, auth_header=auth_header
-    )
 
 
 @lru_cache(maxsize=65536)

@@ -8,8 +8,8 @@ a task, at most ``START_CHUNK`` started per loop turn; offsets are committed onl
 the first unfinished record of a partition (at-least-once), periodically and on revoke
 and shutdown. Fetching pauses while too many records are in flight (bounded memory) or
 while hand-offs to the broker are being sent again; a retry partition is held and
-paused from its first record not yet due (``dispatcher.pacing``), never blocking any
-other.
+paused from its first record not yet due (``dispatcher.fetch_pauses``), never blocking
+any other.
 
 A fleet, not a process: every assignment of a partition has its own epoch. A batch is
 started only while its partition's epoch is the one it was fetched in, so nothing is
@@ -50,22 +50,22 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher.batching import Handoff
 from dispatcher.deliver import Deliverer
+from dispatcher.endpoints.guard import EndpointGuard
+from dispatcher.fetch_pauses import FetchPauses
 from dispatcher.jobs import Job, job_from_record
 from dispatcher.metrics import DispatcherMetrics
 from dispatcher.oauth import TokenCache
-from dispatcher.pacing import Pacing
 from dispatcher.profiles import ProfileCache, freeze_heap
 from dispatcher.progress import OffsetTracker, PartitionProgress
-from dispatcher.protection import EndpointGuard
 from dispatcher.redeliver import EventFetcher, RedeliverError, parse_request
 
 log = get_logger("dispatcher")
 
 POLL_TIMEOUT_MS = 50
 MAX_POLL_RECORDS = 1000
-# Records started per loop turn: a task's first step (parse, render, send) costs ~250 µs,
-# and a hundred started at once made a 25 ms turn in which no answer was read, so a
-# throttled host's slots waited that long to move on (measured: 150 -> 250/s of 400).
+# Records started per loop turn: a task's first step (parse, render, send) is the
+# costliest part of a callback, and no answer is read while a turn starts them, so a
+# throttled host's freed slots wait for the turn to end (docs/performance.md).
 START_CHUNK = 16
 RESUME_BELOW = 0.8  # resume fetching when in-flight drops under this share of the bound
 RETRY_TOPIC_BASE = "callbacks.retry."
@@ -98,6 +98,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class Dispatcher:
+    """One dispatcher member: its consumer, producer, profile cache, guard and deliverer,
+    built in ``run`` and closed when it returns."""
+
     def __init__(
         self,
         settings: Settings,
@@ -124,7 +127,7 @@ class Dispatcher:
         self._epoch_seq = itertools.count(1)
         self._handoff = Handoff(self._handoff_resent)
         self._tasks: dict[asyncio.Future[list[Awaitable[Any]]], PartitionProgress] = {}
-        self._pacing = Pacing(lambda: self._stopping)
+        self._pauses = FetchPauses(lambda: self._stopping)
         self._room = asyncio.Event()
         self._finished = asyncio.Event()
         self._stopping = False
@@ -141,6 +144,8 @@ class Dispatcher:
         self._room.set()
 
     async def run(self, *, until_idle: bool = False) -> None:
+        """Serve until ``request_stop`` (``until_idle``: until every assigned partition
+        is at its end and nothing is in flight or held), then drain and commit."""
         settings = self.settings
         async with AsyncExitStack() as stack:
             if self.serve_ops:
@@ -174,7 +179,7 @@ class Dispatcher:
             self._guard = guard
             self._deliverer = Deliverer(
                 settings=settings,
-                profiles=cache,  # issue 15: ``wait_for``, ``deleted`` besides ``get``
+                profiles=cache,
                 sender=sender,
                 guard=guard,
                 tokens=TokenCache(sender),
@@ -240,11 +245,11 @@ class Dispatcher:
         while not self._stopping:
             full = self._tracker.in_flight >= limit or self._handoff.failing
             if full:
-                self._pacing.pause_all(consumer)
-            elif self._pacing.flow_paused and self._tracker.in_flight < limit * RESUME_BELOW:
-                self._pacing.resume_all(consumer)
+                self._pauses.pause_all(consumer)
+            elif self._pauses.flow_paused and self._tracker.in_flight < limit * RESUME_BELOW:
+                self._pauses.resume_all(consumer)
             batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
-            if self._pacing.flow_paused:
+            if self._pauses.flow_paused:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), interval)
@@ -268,11 +273,11 @@ class Dispatcher:
                 if delay is None:
                     work.append((tp, epoch, fetched))
                 else:  # a retry partition: what is due now; the rest is held
-                    due = self._pacing.due_prefix(consumer, tp, fetched, delay, now_ms)
+                    due = self._pauses.due_prefix(consumer, tp, fetched, delay, now_ms)
                     work.append((tp, epoch, due))
-            if not self._pacing.flow_paused:
+            if not self._pauses.flow_paused:
                 room = limit - self._tracker.in_flight
-                for tp, due in self._pacing.take_due(consumer, now_ms, room):
+                for tp, due in self._pauses.take_due(consumer, now_ms, room):
                     epoch = self._epochs.get(tp)
                     if epoch is not None:  # held records of a revoked partition are dropped
                         work.append((tp, epoch, due))
@@ -418,7 +423,7 @@ class Dispatcher:
         self._tracker.finish(part, offset)
         self._finished.set()  # a revoke may be waiting for this
         limit = self.settings.max_in_flight * RESUME_BELOW
-        if self._pacing.flow_paused and self._tracker.in_flight < limit:
+        if self._pauses.flow_paused and self._tracker.in_flight < limit:
             self._room.set()
 
     async def _redeliver(self, record: ConsumerRecord[bytes, bytes]) -> list[Awaitable[Any]]:
@@ -493,7 +498,7 @@ class Dispatcher:
         """Stop starting, wait (bounded) for in-flight work, commit it, let go."""
         for tp in revoked:
             self._epochs.pop(tp, None)  # nothing more of them is started from here on
-        self._pacing.forget(revoked)  # held records were never started: read again
+        self._pauses.forget(revoked)  # held records were never started: read again
         started = time.monotonic()
         deadline = started + self.settings.revoke_grace_s
         while self._tracker.unfinished(revoked) and time.monotonic() < deadline:
@@ -516,7 +521,7 @@ class Dispatcher:
 
     async def _idle(self, consumer: AIOKafkaConsumer) -> bool:
         assigned = consumer.assignment()
-        if not assigned or self._pacing.waiting:
+        if not assigned or self._pauses.waiting:
             return False
         ends = await consumer.end_offsets(list(assigned))
         for tp in assigned:
@@ -529,7 +534,7 @@ class Dispatcher:
         """Stop fetching, give in-flight work a bounded grace, cancel the rest, commit."""
         with contextlib.suppress(KafkaError):
             consumer.pause(*consumer.assignment())
-        self._pacing.cancel_all()
+        self._pauses.cancel_all()
         if self._tasks:
             log.info("dispatcher_draining", in_flight=len(self._tasks))
             _, pending = await asyncio.wait(

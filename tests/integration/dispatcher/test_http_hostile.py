@@ -20,7 +20,7 @@ import orjson
 import pytest
 from callbacks.http1 import Limits
 from callbacks.models.profiles import ProfileRecord
-from callbacks.request import DeliveryRequest, build_attempt_request, static_auth_header
+from callbacks.request import DeliveryRequest, build_request, static_auth_header
 from callbacks.sender import AttemptResult, Sender, TokenError
 from callbacks.settings import Settings
 from dispatcher.oauth import TokenCache
@@ -140,7 +140,7 @@ def token_endpoint(access_token: str) -> bytes:
 
 
 def request_for(profile: ProfileRecord, auth_header: str | None) -> DeliveryRequest:
-    return build_attempt_request(
+    return build_request(
         profile,
         VARIABLES,
         delivery_id=f"dlv_{profile.id}",

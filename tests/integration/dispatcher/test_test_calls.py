@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 from callbacks.models.events import parse_event
+from callbacks.request import build_request
 from callbacks.settings import Settings
-from dispatcher.rendering import render, variables_for_profile
-from profile_api.routes.test_calls import build_test_request, call_variables
+from dispatcher.rendering import variables_for_profile
+from profile_api.routes import test_calls
+from profile_api.routes.test_calls import call_variables
 from standardwebhooks.webhooks import Webhook
 
 from tests.integration.api.helpers import Api, start_app
@@ -149,8 +151,11 @@ def test_test_call_and_dispatcher_build_byte_identical_requests(
     # Fixed IVs: the only randomness in rendering.
     monkeypatch.setattr("callbacks.encryption.os.urandom", lambda n: b"\x07" * n)
     stamp = int(datetime.now(UTC).timestamp())
-    from_dispatcher = render(profile, dispatcher_vars, "msg_1", stamp, "Bearer t0k")
-    from_api = build_test_request(
+    assert test_calls.build_request is build_request  # the route calls the one builder
+    from_dispatcher = build_request(
+        profile, dispatcher_vars, delivery_id="msg_1", timestamp=stamp, auth_header="Bearer t0k"
+    )
+    from_api = build_request(
         profile, api_vars, delivery_id="msg_1", timestamp=stamp, auth_header="Bearer t0k"
     )
     assert from_api == from_dispatcher

@@ -24,7 +24,7 @@ from callbacks import catalog
 from callbacks.models.profiles import MASK, ProfileRecord
 from callbacks.request import (
     RequestBuildError,
-    build_attempt_request,
+    build_request,
     static_auth_header,
 )
 from callbacks.sender import AttemptResult, Sender, TokenError, client_credentials_token
@@ -57,9 +57,6 @@ def call_variables(
         variables["channel"] = catalog.EVENTS[chosen].channel
     variables.update(attempt=1, is_test=True)
     return variables
-
-
-build_test_request = build_attempt_request  # exactly the dispatcher's builder
 
 
 def mask_headers(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -133,7 +130,7 @@ async def _run(request: web.Request, profile: ProfileRecord) -> web.Response:
     delivery_id = "msg_test_" + uuid.uuid4().hex
     try:
         auth_header = await _auth_header(sender, profile)
-        sent = build_test_request(
+        sent = build_request(
             profile,
             variables,
             delivery_id=delivery_id,

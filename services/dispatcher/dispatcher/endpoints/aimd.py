@@ -1,7 +1,7 @@
 """Additive-increase / multiplicative-decrease of one endpoint host's concurrency. Pure.
 
-Why: a fixed per-host cap is either too low for a big receiver or too high for a small
-one, which then answers ``429``/``503`` or times out and every refused call costs a retry.
+A fixed per-host cap is either too low for a big receiver or too high for a small one,
+which then answers ``429``/``503`` or times out and every refused call costs a retry.
 Like TCP congestion control, the limit grows by about one slot per round trip of fast
 successes and halves on a sign of overload, never below 1 nor above the ceiling
 (``CALLBACKS_MAX_CONCURRENCY_PER_HOST``).
@@ -13,20 +13,18 @@ successes and halves on a sign of overload, never below 1 nor above the ceiling
   us gives no evidence that more would be fine.
 - Cautious near the last overload: once the limit is back within one slot of where it
   was last cut, it grows ``PLATEAU_FACTOR`` times slower, and at normal speed again
-  once past it (the receiver may have grown). A receiver that takes 8 was cut at 9,
-  came back to 9 in five round trips and was cut again: the limit saw-toothed between
-  4.5 and 9 and averaged about 0.8 of what it takes. Lingering at 8 before probing 9
-  keeps it there most of the time; the cut is still a halving.
+  once past it (the receiver may have grown). So the limit lingers just below where the
+  receiver refused instead of probing it again at once; the cut is still a halving.
 - One halving per round trip: an overload answer to a request that started before the
   last halving, or that comes within one usual round trip of it, is the same congestion
   event and is not counted again (otherwise one burst of 429s would take the limit
-  straight to 1). The second rule matters: a slot freed by the first ``429`` goes to a
-  waiting callback before the cut is recorded, and its request, sent just after the
-  cut, was refused for the same overload; counting it halved every cut twice (measured:
-  mean limit 5.7 instead of about 6.5 for a receiver that takes 8).
+  straight to 1). The second rule covers a slot freed by the first ``429`` that went to
+  a waiting callback before the cut was observed: its request, sent just after the cut,
+  is refused for the same overload and must not halve the limit again.
 
 How many callbacks may wait for a throttled host, and when parked ones come back, is
-``dispatcher.parking``'s business.
+``endpoints.parking``'s business; docs/adaptive-concurrency.md has the figures behind
+these rules.
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ class Aimd:
     """One host's limit. ``limit`` is fractional; ``allowed`` is what the guard uses."""
 
     ceiling: int
-    limit: float = 0.0  # 0: start at the ceiling (the old fixed cap, until told otherwise)
+    limit: float = 0.0  # 0: start at the ceiling
     usual_latency_s: float | None = None
     last_decrease: float = float("-inf")
     cut_from: float = 0.0  # the limit when it was last cut (0: never cut)

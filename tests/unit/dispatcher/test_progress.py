@@ -8,6 +8,7 @@ from dispatcher.progress import OffsetTracker
 
 A = TopicPartition("sms.send", 0)
 B = TopicPartition("sms.send", 1)
+TP = TopicPartition("t", 0)
 
 
 def test_the_commit_point_waits_for_the_first_unfinished_record() -> None:
@@ -52,3 +53,32 @@ def test_lag_is_end_minus_committed_across_assignments() -> None:
     assert tracker.lag_by_topic({A, B}, ends.get, positions.get) == {"sms.send": 599 + 30}
     tracker.forget({A})
     assert tracker.lag_by_topic({B}, ends.get, positions.get) == {"sms.send": 30}
+
+
+def test_commit_point_is_the_first_unfinished_offset() -> None:
+    tracker = OffsetTracker()
+    parts = {o: tracker.start(TP, o) for o in (10, 11, 12, 13)}
+    assert tracker.commit_points() == {}
+    tracker.finish(parts[12], 12)
+    tracker.finish(parts[11], 11)
+    assert tracker.commit_points() == {}  # 10 still running
+    tracker.finish(parts[10], 10)
+    assert tracker.commit_points() == {TP: 13}
+    tracker.committed({TP: 13})
+    assert tracker.commit_points() == {}
+    tracker.finish(parts[13], 13)
+    assert tracker.commit_points() == {TP: 14}
+    assert tracker.in_flight == 0
+
+
+def test_work_of_a_revoked_partition_does_not_count_after_reassignment() -> None:
+    tracker = OffsetTracker()
+    old = tracker.start(TP, 5)
+    tracker.start(TP, 6)
+    tracker.forget({TP})
+    assert tracker.in_flight == 0
+    new = tracker.start(TP, 5)
+    tracker.finish(old, 5)  # the old ownership's task finishing late
+    assert tracker.in_flight == 1
+    tracker.finish(new, 5)
+    assert tracker.commit_points() == {TP: 6}

@@ -1,12 +1,11 @@
 """How much work a throttled host may queue, and when its parked callbacks come back. Pure.
 
-A host whose limit was cut (``dispatcher.aimd``) keeps a bounded queue in memory
+A host whose limit was cut (``endpoints.aimd``) keeps a bounded queue in memory
 (``queue_bound``: about ``QUEUE_S`` of its work), so it cannot hold the in-flight
 budget the healthy hosts need. Callbacks beyond it are *parked*: written to a retry
-topic with their own due time (``jobs.park``), same attempt, no outcome. They must come
-back about when the host can take them: too late and it runs dry (before due times,
-they waited a whole retry delay and the host idled half the time), too early and they
-are parked again (a record produced and read back for nothing).
+topic with their own due time (``park``), same attempt, no outcome. They must come back
+about when the host can take them: too late and it runs dry, too early and they are
+parked again (a record produced and read back for nothing).
 
 - ``Pace``: how long the host takes per callback when kept busy, erring low. Early
   returns cost a little work; late ones cost the host's throughput.
@@ -19,13 +18,14 @@ are parked again (a record produced and read back for nothing).
   faster than it is are full and skipped (their surplus comes back early and books
   again further on), and slots booked while it looked slower are topped up later.
 
-The slot is also the due time's grid (``jobs.PARK_GRANULARITY_MS``): a retry partition
+The slot is also the due time's grid (``PARK_GRANULARITY_MS``): a retry partition
 wakes once per slot for the callbacks parked in it, not once per callback.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 SLOT_S = 0.1
@@ -42,6 +42,11 @@ PACE_WEIGHT = 0.05  # of a new gap between 2xx completions in the pace's moving 
 PACE_MIN_SAMPLES = 8  # gaps measured before the pace is trusted
 MIN_LATENCY_WINDOW_S = 10.0
 MEAN_LIMIT_WEIGHT = 0.02  # of the current limit in its moving average, per 2xx
+
+# A parked record waits at least this long (no tight park/return loop) and its due time
+# is rounded up to a multiple of this, so a retry partition wakes for a group of parked
+# records at most this often instead of once per record (each wake is a fetch).
+PARK_GRANULARITY_MS = 100
 
 
 @dataclass
@@ -137,6 +142,53 @@ class Calendar:
                 self.booked.pop(old, None)
         self.oldest = slot
 
-    def __len__(self) -> int:
-        """Callbacks booked from the current slot on (a slow host's spans not counted)."""
-        return int(sum(n for n in self.booked.values() if n != math.inf))
+
+class RetryLanes:
+    """The latest due time this process wrote to each retry topic, per partition.
+
+    Records of a retry partition are read in order, so a parked callback written behind
+    a record due later waits for it (head-of-line). Under co-partitioning, partition *i*
+    of every retry topic is written by the member that owns partition *i* of the
+    sources, so it knows what it wrote there; after a rebalance or restart it does not,
+    and a parked callback may wait behind a retry, at most its topic's delay.
+    """
+
+    def __init__(self) -> None:
+        self._due_ms: dict[tuple[float, int], int] = {}
+
+    def wrote(self, delay_s: float, partition: int, due_ms: int) -> None:
+        key = (delay_s, partition)
+        self._due_ms[key] = max(self._due_ms.get(key, 0), due_ms)
+
+    def latest(self, delay_s: float, partition: int) -> int:
+        return self._due_ms.get((delay_s, partition), 0)
+
+
+def park(
+    schedule: Sequence[float],
+    wait_s: float | None,
+    now_ms: int,
+    latest: Callable[[float], int] = lambda _delay: 0,
+) -> tuple[float, int | None]:
+    """Where a parked callback goes: (retry topic delay, its own due time or None).
+
+    ``wait_s`` is the guard's estimate of when the host has room (None: no estimate, a
+    host that stopped completing); ``latest(delay)`` the latest due time already written
+    to that topic's partition (``RetryLanes``). The due time is the wait, at least
+    ``PARK_GRANULARITY_MS``, rounded up to a multiple of it. The topic is the shortest
+    whose delay covers the wait (so the record is due by then even if its header were
+    lost; the due time never exceeds it) and holds nothing due later: real retries go to
+    the schedule's first delays, so parked callbacks move to a longer topic instead of
+    waiting behind them. If every such topic holds a later record, the one that frees
+    soonest. Without an estimate the record waits the shortest delay, as a retry would.
+    """
+    delays = sorted(set(schedule))  # the default schedule repeats its last delay
+    if wait_s is None:
+        return delays[0], None
+    step = PARK_GRANULARITY_MS
+    due_ms = math.ceil((now_ms + max(float(step), wait_s * 1000.0)) / step) * step
+    covering = [d for d in delays if d >= wait_s] or [delays[-1]]
+    delay = next((d for d in covering if latest(d) <= due_ms), None)
+    if delay is None:
+        delay = min(covering, key=latest)
+    return delay, min(due_ms, now_ms + int(delay * 1000))

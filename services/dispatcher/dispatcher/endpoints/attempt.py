@@ -1,14 +1,13 @@
 """One attempt's hold on its endpoint host's slot, from queueing to the answer.
 
-Why a module of its own: a throttled host's every slot cycle is its own latency plus the
-dispatcher's turnaround, and on a busy event loop each loop turn of that turnaround was
-as long as the receiver's own work. So the slot moves on in the same loop turn as the
-answer that freed it: the HTTP client calls ``on_answer`` as soon as it parsed an
-answer, which releases the slot and records the result (a ``429`` cuts the limit before
-the slot is handed on, ``dispatcher.protection``), and the waiter granted that slot
-sends its request right there (``start``) instead of when its task wakes a turn later.
-Attempts that cannot send from there (OAuth2 profiles, whose token may need a request;
-a render error) take the usual path when their task wakes.
+A throttled host's every slot cycle is its own latency plus the dispatcher's turnaround,
+so the slot moves on in the same loop turn as the answer that freed it: the HTTP client
+calls ``on_answer`` as soon as it parsed an answer, which releases the slot and feeds
+the result to the guard (a ``429`` cuts the limit before the slot is handed on,
+``endpoints.guard``), and the waiter granted that slot sends its request right there
+(``start``) instead of when its task wakes a turn later. Attempts that cannot send from
+there (OAuth2 profiles, whose token may need a request; a render error) take the usual
+path when their task wakes.
 
 Each result goes to the breaker of its scope (``callbacks.failures``): an answer or a
 failure after the request was written to the endpoint's (the profile's), a failure to
@@ -25,10 +24,12 @@ from callbacks.failures import Scope
 from callbacks.request import DeliveryRequest
 from callbacks.sender import AttemptResult, Call, Sender
 
-from dispatcher.protection import EndpointGuard, Rejected
+from dispatcher.endpoints.guard import EndpointGuard, Rejected
 
 
 class HostAttempt:
+    """One attempt: ``run`` it once; ``sent`` says afterwards whether a request was made."""
+
     __slots__ = (
         "_account",
         "_answered",
@@ -76,7 +77,7 @@ class HostAttempt:
         latency_s = time.perf_counter() - self._t0
         # A 429 is a live host asking us to slow down: the adaptive limit and
         # Retry-After handle it; opening the breaker would stop it for a while.
-        self._guard.record(
+        self._guard.observe(
             self._host,
             status < 500,
             status=status,
@@ -114,7 +115,9 @@ class HostAttempt:
                 self._host, self._start, endpoint=self._endpoint, account=self._account
             )
         except Rejected as exc:
-            return AttemptResult(None, (), b"", 0.0, exc.reason, exc.reason, exc.wait_s)
+            return AttemptResult(
+                None, (), b"", 0.0, exc.reason, exc.reason, come_back_in_s=exc.come_back_in_s
+            )
         except asyncio.CancelledError:
             self._answered = True  # the guard freed the slot; an early answer is moot
             raise
@@ -133,7 +136,7 @@ class HostAttempt:
                 self._release()
         kind = result.error_kind
         if unanswered and kind is not None:  # no HTTP answer
-            guard.record(
+            guard.observe(
                 self._host,
                 False,
                 timed_out=kind.timed_out,

@@ -1,9 +1,11 @@
-"""Endpoint protection: a concurrency limit per host, circuit breakers, in-flight shares.
+"""The per-host guard: grants an attempt a slot of its host, or holds the callback back.
 
-Why: every customer endpoint shares one process. Without a cap, a slow host would hold
-every in-flight slot; without a breaker, a dead host would cost a full timeout per
-callback. The cap adapts (``dispatcher.aimd``): it halves when the host answers 429 or
-503 or times out and grows back on fast successes, up to ``max_per_host``.
+It keeps a concurrency limit per host, circuit breakers, fair queues and in-flight
+shares, because every customer endpoint shares one process. Without a cap, a slow host
+would hold every in-flight slot; without a breaker, a dead host would cost a full
+timeout per callback. The cap adapts (``endpoints.aimd``): it halves when the host
+answers 429 or 503 or times out and grows back on fast successes, up to
+``max_per_host``.
 
 Hosts are shared by tenants (one gateway with a path per product, an automation
 platform), so a breaker has a scope (``callbacks.failures.Scope``):
@@ -15,11 +17,9 @@ platform), so a breaker has a scope (``callbacks.failures.Scope``):
   that profile only: one path's ``5xx`` never holds back another profile's callbacks.
 
 A callback held back by an open breaker is told when its probe window opens
-(``Rejected.wait_s``) and is parked until then, without an attempt. The adaptive limit
-stays per host (it is the host's capacity) and is shared fairly by the profiles using
-it: waiters queue per profile and freed slots go round-robin between the profiles with
-waiters, so a profile with a thousand callbacks queued delays one with a few by at most
-one slot per other waiting profile.
+(``Rejected.come_back_in_s``) and is parked until then, without an attempt. The
+adaptive limit stays per host (it is the host's capacity) and is shared fairly by the
+profiles using it (``endpoints.fair_queue``).
 
 No host and no account holds more than its share of the in-flight budget
 (``share_budget``: callbacks running or waiting for a slot) while another host, or
@@ -33,11 +33,12 @@ topic without an attempt), so the in-flight budget stays with the healthy hosts:
 
 - a host whose limit was cut keeps a bounded queue (``parking.queue_bound``: about a
   second of its work). A callback beyond it, or one of a queue that outgrew the bound
-  when the limit was cut, is told when the host will have room for it (``wait_s``; a
-  slot of the host's ``parking.Calendar``), and comes back then (``jobs.park``);
+  when the limit was cut, is told when the host will have room for it
+  (``come_back_in_s``; a slot of the host's ``parking.Calendar``), and comes back then
+  (``parking.park``);
 - a host at its limit that has finished nothing for a while (``STALL_AFTER_S``, or
   twice its usual latency if longer) keeps one round of waiters; callbacks beyond it
-  have no useful estimate and wait a full retry delay (``wait_s`` None).
+  have no useful estimate and wait a full retry delay (``come_back_in_s`` None).
 
 A busy host that keeps answering at its full (uncut) limit keeps its queue, however
 long: nothing says it is overloaded, and bounding it would park a fast host's bursts.
@@ -48,34 +49,24 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from callbacks.failures import FailureKind, Scope
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
-from dispatcher.aimd import SLOW_FACTOR, Aimd
-from dispatcher.parking import Calendar, Pace, queue_bound, slot_of
-
-BreakerState = Literal["closed", "open", "half_open"]
+from dispatcher.endpoints.aimd import SLOW_FACTOR, Aimd
+from dispatcher.endpoints.breaker import Breaker, BreakerState
+from dispatcher.endpoints.fair_queue import FairQueue, Granted, Waiter
+from dispatcher.endpoints.parking import Calendar, Pace, queue_bound, slot_of
 
 # A host at its cap that has finished nothing for this long is "not completing".
 STALL_AFTER_S = 1.0
 # Waiters a stalled host may keep, in multiples of its concurrency limit.
 STALLED_WAITERS_FACTOR = 1
-ENDPOINT_CONCURRENCY_LIMIT = "callbacks_endpoint_concurrency_limit"
-# Hosts with their own label value in that gauge (the busiest); the rest are "other".
-LIMIT_GAUGE_TOP_HOSTS = 20
 # A host idle this long is forgotten (``EndpointGuard._forget_idle``), looked for when a
 # new host is first seen, at most this often.
 FORGET_IDLE_S = 600.0
 SWEEP_EVERY_S = 60.0
-# A half-open breaker's probe is under way: held-back callbacks look again this soon.
-PROBE_RECHECK_S = 1.0
 # Another host (account) counts as wanting room if it asked for a slot this recently.
 CONTENTION_WINDOW_S = 1.0
 # Or when the guard holds this share of the in-flight budget: fetching would soon pause,
@@ -83,116 +74,15 @@ CONTENTION_WINDOW_S = 1.0
 PRESSURE_SHARE = 0.75
 
 
-def _STARTED() -> None:  # noqa: N802 - a marker, see ``_Host.starters``
-    """A waiter's request went out when its slot was granted."""
-
-
 class Rejected(Exception):
     """The attempt was not started: held back (``reason.held``), not an attempt."""
 
-    def __init__(self, reason: FailureKind, wait_s: float | None = None) -> None:
+    def __init__(self, reason: FailureKind, come_back_in_s: float | None = None) -> None:
         super().__init__(str(reason))
         self.reason = reason
         # In about how many seconds to come back: the host has room, or the breaker's
         # probe window opens (None: no estimate).
-        self.wait_s = wait_s
-
-
-@dataclass
-class Breaker:
-    """Opens after ``threshold`` consecutive failures; one probe after ``open_s``."""
-
-    threshold: int
-    open_s: float
-    state: BreakerState = "closed"
-    failures: int = 0
-    opened_at: float = 0.0
-    probing: bool = False
-
-    def admit(self, now: float) -> bool:
-        if self.state == "closed":
-            return True
-        if self.state == "open" and now - self.opened_at >= self.open_s:
-            self.state = "half_open"
-        if self.state == "half_open" and not self.probing:
-            self.probing = True
-            return True
-        return False
-
-    def retry_in_s(self, now: float) -> float:
-        """When a callback held back now should look again: the probe window."""
-        if self.state == "open":
-            return max(0.0, self.opened_at + self.open_s - now)
-        return min(self.open_s, PROBE_RECHECK_S)
-
-    def record(self, ok: bool, now: float) -> BreakerState | None:
-        """Count a result; returns the new state when it changed."""
-        before = self.state
-        self.probing = False
-        if ok:
-            self.failures = 0
-            self.state = "closed"
-        else:
-            self.failures += 1
-            if self.state == "half_open" or self.failures >= self.threshold:
-                self.state = "open"
-                self.opened_at = now
-        return self.state if self.state != before else None
-
-
-class FairQueue:
-    """Waiters of one host, queued per endpoint (profile) and served round-robin."""
-
-    __slots__ = ("_by_endpoint", "_owner", "_turn")
-
-    def __init__(self) -> None:
-        self._by_endpoint: dict[str, deque[asyncio.Future[None]]] = {}
-        self._owner: dict[asyncio.Future[None], str] = {}
-        self._turn: deque[str] = deque()  # endpoints with waiters, next one first
-
-    def __len__(self) -> int:
-        return len(self._owner)
-
-    def __bool__(self) -> bool:
-        return bool(self._owner)
-
-    def __contains__(self, waiter: object) -> bool:
-        return waiter in self._owner
-
-    def append(self, endpoint: str, waiter: asyncio.Future[None]) -> None:
-        queue = self._by_endpoint.get(endpoint)
-        if queue is None:
-            queue = self._by_endpoint[endpoint] = deque()
-            self._turn.append(endpoint)
-        queue.append(waiter)
-        self._owner[waiter] = endpoint
-
-    def popleft(self) -> tuple[str, asyncio.Future[None]]:
-        """The oldest waiter of the endpoint whose turn it is, and that endpoint."""
-        endpoint = self._turn.popleft()
-        queue = self._by_endpoint[endpoint]
-        waiter = queue.popleft()
-        if queue:
-            self._turn.append(endpoint)
-        else:
-            del self._by_endpoint[endpoint]
-        del self._owner[waiter]
-        return endpoint, waiter
-
-    def pop(self) -> asyncio.Future[None]:
-        """The newest waiter of the endpoint with the most waiters (shedding)."""
-        endpoint = max(self._by_endpoint, key=lambda e: len(self._by_endpoint[e]))
-        waiter = self._by_endpoint[endpoint][-1]
-        self.remove(waiter)
-        return waiter
-
-    def remove(self, waiter: asyncio.Future[None]) -> None:
-        endpoint = self._owner.pop(waiter)
-        queue = self._by_endpoint[endpoint]
-        queue.remove(waiter)
-        if not queue:
-            del self._by_endpoint[endpoint]
-            self._turn.remove(endpoint)
+        self.come_back_in_s = come_back_in_s
 
 
 class _Recent:
@@ -228,11 +118,14 @@ class _Host:
     parked: Calendar = field(default_factory=Calendar)  # when parked ones come back
     grant_pending: bool = False  # a freed slot waits for its attempt's result
     # Waiters that start their request themselves when granted (``acquire``'s
-    # ``start``); a granted one that did stays in here, as ``_STARTED``, until it wakes.
-    starters: dict[asyncio.Future[None], Callable[[], None]] = field(default_factory=dict)
+    # ``start``), until they are granted or leave the queue.
+    starters: dict[Waiter, Callable[[], None]] = field(default_factory=dict)
 
 
 class EndpointGuard:
+    """The hosts seen lately and what holds for each: ``acquire`` a slot before an
+    attempt, ``release`` it after, ``observe`` its result."""
+
     def __init__(
         self,
         *,
@@ -303,23 +196,6 @@ class EndpointGuard:
             for h in self._hosts.values()
         )
 
-    def state_of(self, host: str, endpoint: str | None = None) -> BreakerState:
-        state = self._host(host)
-        if endpoint is None:
-            return state.breaker.state
-        breaker = state.endpoints.get(endpoint)
-        return "closed" if breaker is None else breaker.state
-
-    def limit_of(self, host: str) -> int:
-        return self._host(host).aimd.allowed
-
-    def held_by(self, *, host: str | None = None, account: str | None = None) -> int:
-        """Callbacks running or waiting for a slot, of a host or of an account."""
-        if host is not None:
-            state = self._hosts.get(host)
-            return 0 if state is None else state.active + len(state.waiters)
-        return self._accounts.get(account or "", 0)
-
     def limits(self) -> list[tuple[str, int, int]]:
         """(host, current limit, attempts so far) of every host seen."""
         return [(h, s.aimd.allowed, s.attempts) for h, s in self._hosts.items()]
@@ -340,7 +216,7 @@ class EndpointGuard:
     def _come_back_in_s(state: _Host, now: float) -> float:
         """In how many seconds a callback parked now should come back to a throttled
         host: the first slot of its calendar with room from when the callbacks running
-        and queued leave half a queue (``dispatcher.parking``)."""
+        and queued leave half a queue (``endpoints.parking``)."""
         limit = state.aimd.allowed
         service_s = state.pace.service_s(limit)
         ahead = state.active + len(state.waiters) - queue_bound(limit, service_s) // 2
@@ -355,8 +231,8 @@ class EndpointGuard:
             waiter = state.waiters.pop()
             state.starters.pop(waiter, None)
             if not waiter.done():
-                wait_s = self._come_back_in_s(state, now)
-                waiter.set_exception(Rejected(FailureKind.HOST_BUSY, wait_s))
+                come_back_in_s = self._come_back_in_s(state, now)
+                waiter.set_exception(Rejected(FailureKind.HOST_BUSY, come_back_in_s))
 
     def _admit_breakers(self, state: _Host, endpoint: str, now: float) -> bool:
         """Raise ``circuit_open`` unless every breaker on the way admits the attempt;
@@ -365,9 +241,7 @@ class EndpointGuard:
         for breaker in (state.breaker, state.endpoints.get(endpoint)):
             if breaker is None or breaker.state == "closed":
                 continue
-            if breaker.state == "open" and now - breaker.opened_at >= breaker.open_s:
-                breaker.state = "half_open"
-            if breaker.state != "half_open" or breaker.probing:
+            if not breaker.may_probe(now):
                 raise Rejected(FailureKind.CIRCUIT_OPEN, breaker.retry_in_s(now))
             probes.append(breaker)
         for breaker in probes:
@@ -481,12 +355,12 @@ class EndpointGuard:
         if state.active < allowed and not state.waiters:
             state.active += 1
             return False
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: Waiter = asyncio.get_running_loop().create_future()
         state.waiters.append(endpoint, waiter)
         if start is not None:
             state.starters[waiter] = start
         try:
-            await waiter  # ``_grant`` counts the slot as ours before waking us
+            granted = await waiter  # ``_grant`` counts the slot as ours before waking us
         except Rejected:
             raise  # shed by ``_shed``: already out of the queue, never held a slot
         except BaseException:
@@ -496,7 +370,7 @@ class EndpointGuard:
             elif waiter in state.waiters:  # ``_grant``/``_shed`` may have dropped it
                 state.waiters.remove(waiter)
             raise
-        return state.starters.pop(waiter, None) is _STARTED
+        return granted is Granted.STARTED
 
     def _grant(self, state: _Host) -> None:
         """Wake waiters while the (possibly changed) limit has room, round-robin between
@@ -505,14 +379,12 @@ class EndpointGuard:
             endpoint, waiter = state.waiters.popleft()
             if not waiter.done():
                 state.active += 1
-                waiter.set_result(None)
-                start = state.starters.get(waiter)
-                if start is not None:
-                    if self._closed_for(state, endpoint):
-                        state.starters[waiter] = _STARTED
-                        start()
-                    else:
-                        del state.starters[waiter]
+                start = state.starters.pop(waiter, None)
+                if start is not None and self._closed_for(state, endpoint):
+                    waiter.set_result(Granted.STARTED)
+                    start()
+                else:
+                    waiter.set_result(Granted.WOKEN)
 
     def _free(self, state: _Host, *, defer: bool = False) -> None:
         state.active -= 1
@@ -530,27 +402,18 @@ class EndpointGuard:
 
     def release(self, host: str, probe: bool, *, endpoint: str = "", account: str = "") -> None:
         """Give the slot back. It goes to the next waiter once the attempt's result is
-        recorded (``record``, right after, or the next loop turn without one): a ``429``
+        observed (``observe``, right after, or the next loop turn without one): a ``429``
         must cut the limit before its slot is handed on, or the waiter's request goes
-        out at the old limit and is refused too (measured: about one ``429`` in two)."""
+        out at the old limit and is refused too."""
         state = self._hosts[host]
         state.last_progress = self._clock()
         self._free(state, defer=True)
         self._leave(account)
         if probe:
-            # The probe ended (its result, if any, is recorded next): another may try.
+            # The probe ended (its result, if any, is observed next): another may try.
             self._end_probe(state, endpoint)
 
-    @asynccontextmanager
-    async def slot(self, host: str, endpoint: str = "") -> AsyncIterator[None]:
-        """``acquire``/``release`` as a context manager (tests, non-hot paths)."""
-        probe = await self.acquire(host, endpoint=endpoint)
-        try:
-            yield
-        finally:
-            self.release(host, probe, endpoint=endpoint)
-
-    def record(
+    def observe(
         self,
         host: str,
         ok: bool,
@@ -568,11 +431,11 @@ class EndpointGuard:
         state = self._host(host)
         now = self._clock()
         if scope is Scope.ENDPOINT and endpoint is not None:
-            self._record_endpoint(state, host, endpoint, ok, now)
+            self._observe_endpoint(state, host, endpoint, ok, now)
             if status is not None:
-                self._record_breaker(state.breaker, host, True, now)
+                self._observe_breaker(state.breaker, host, True, now)
         elif scope is not Scope.NONE:
-            self._record_breaker(state.breaker, host, ok, now)
+            self._observe_breaker(state.breaker, host, ok, now)
         allowed = state.aimd.allowed
         state.aimd.observe(
             status=status,
@@ -590,7 +453,7 @@ class EndpointGuard:
                 self._shed(state)
             self._grant(state)  # the limit may have grown
 
-    def _record_endpoint(
+    def _observe_endpoint(
         self, state: _Host, host: str, endpoint: str, ok: bool, now: float
     ) -> None:
         breaker = state.endpoints.get(endpoint)
@@ -598,42 +461,11 @@ class EndpointGuard:
             if ok:
                 return  # a healthy endpoint keeps no breaker
             breaker = state.endpoints[endpoint] = Breaker(self._threshold, self._open_s)
-        self._record_breaker(breaker, f"{host} profile {endpoint}", ok, now)
+        self._observe_breaker(breaker, f"{host} profile {endpoint}", ok, now)
         if breaker.state == "closed" and breaker.failures == 0:
             del state.endpoints[endpoint]
 
-    def _record_breaker(self, breaker: Breaker, name: str, ok: bool, now: float) -> None:
-        changed = breaker.record(ok, now)
+    def _observe_breaker(self, breaker: Breaker, name: str, ok: bool, now: float) -> None:
+        changed = breaker.observe(ok, now)
         if changed is not None and self._on_transition is not None:
             self._on_transition(name, changed)
-
-
-class EndpointLimitCollector(Collector):
-    """``callbacks_endpoint_concurrency_limit{host}`` at scrape time.
-
-    Hosts are customers' and unbounded, so only the busiest ``top`` get their own label
-    value; the rest are one series, ``host="other"``, showing the *lowest* limit among
-    them (the one worth a look: a throttled host stays visible even outside the top).
-    """
-
-    def __init__(self, top: int = LIMIT_GAUGE_TOP_HOSTS) -> None:
-        self._top = top
-        self._guard: EndpointGuard | None = None
-
-    def follow(self, guard: EndpointGuard) -> None:
-        self._guard = guard
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            ENDPOINT_CONCURRENCY_LIMIT,
-            "Current adaptive concurrency limit per endpoint host (busiest hosts; the "
-            "lowest limit of the rest as host=other).",
-            labels=["host"],
-        )
-        hosts = sorted(self._guard.limits() if self._guard else [], key=lambda h: -h[2])
-        for host, limit, _attempts in hosts[: self._top]:
-            family.add_metric([host], limit)
-        rest = hosts[self._top :]
-        if rest:
-            family.add_metric(["other"], min(limit for _host, limit, _attempts in rest))
-        yield family

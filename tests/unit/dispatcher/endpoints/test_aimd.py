@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from dispatcher.aimd import Aimd
-from dispatcher.protection import EndpointGuard, EndpointLimitCollector, Rejected
+from dispatcher.endpoints.aimd import Aimd
+from dispatcher.endpoints.guard import EndpointGuard, Rejected
+from dispatcher.endpoints.limit_gauge import EndpointLimitCollector
 from prometheus_client import CollectorRegistry
+
+
+def limits(guard: EndpointGuard) -> dict[str, int]:
+    """Each host's current limit, as the limit gauge reads it."""
+    return {host: limit for host, limit, _attempts in guard.limits()}
 
 
 def test_starts_at_the_ceiling() -> None:
@@ -98,8 +104,8 @@ async def test_guard_admits_waiters_as_the_limit_changes() -> None:
     await asyncio.sleep(0)
     assert not waiter.done()
     # A 429: the limit halves to 2, so two releases are needed before the waiter runs.
-    guard.record("h", False, status=429, latency_s=0.0)
-    assert guard.limit_of("h") == 2
+    guard.observe("h", False, status=429, latency_s=0.0)
+    assert limits(guard)["h"] == 2
     guard.release("h", False)
     guard.release("h", False)
     await asyncio.sleep(0)
@@ -118,7 +124,7 @@ async def test_a_refused_attempt_cuts_the_limit_before_its_slot_is_handed_on() -
     await asyncio.sleep(0)
     # The deliverer releases the slot, then records the 429 in the same loop turn.
     guard.release("h", False)
-    guard.record("h", False, status=429, latency_s=0.001)
+    guard.observe("h", False, status=429, latency_s=0.001)
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     # Limit 1, one attempt still running: the freed slot was not handed on.
@@ -155,7 +161,7 @@ async def test_a_queued_attempt_starts_in_the_turn_its_slot_is_granted() -> None
     waiter = asyncio.ensure_future(guard.acquire("h", lambda: started.append("w")))
     await asyncio.sleep(0)
     guard.release("h", False)
-    guard.record("h", True, status=200, latency_s=0.01)
+    guard.observe("h", True, status=200, latency_s=0.01)
     assert started == ["w"]
     assert not waiter.done()  # the task wakes a loop turn later
     assert await waiter is False  # not a probe, and no "circuit_open" for a started one
@@ -165,7 +171,7 @@ async def test_a_queued_attempt_starts_in_the_turn_its_slot_is_granted() -> None
     late = asyncio.ensure_future(guard.acquire("h", lambda: started.append("late")))
     await asyncio.sleep(0)
     guard.release("h", False)
-    guard.record("h", False, status=500)  # opens the breaker before the grant
+    guard.observe("h", False, status=500)  # opens the breaker before the grant
     with pytest.raises(Rejected, match="circuit_open"):
         await late
     assert started == ["w"]
@@ -175,7 +181,7 @@ def test_gauge_labels_only_the_busiest_hosts() -> None:
     guard = EndpointGuard(max_per_host=64, failure_threshold=100, open_s=1)
     for n in range(5):
         guard._host(f"h{n}").attempts = 100 - n  # set up the ranking
-    guard.record("h4", False, status=429)  # the least busy host is throttled
+    guard.observe("h4", False, status=429)  # the least busy host is throttled
     registry = CollectorRegistry()
     collector = EndpointLimitCollector(top=3)
     collector.follow(guard)
@@ -206,7 +212,7 @@ async def test_an_attempt_whose_early_start_fails_takes_the_usual_path() -> None
     """``HostAttempt._start`` runs inside another attempt's release: an error there must
     not escape into it; the attempt builds its request when its task wakes instead."""
     from callbacks.sender import AttemptResult, Sender
-    from dispatcher.attempt import HostAttempt
+    from dispatcher.endpoints.attempt import HostAttempt
 
     guard = EndpointGuard(max_per_host=1, failure_threshold=100, open_s=1)
     sender = Sender(allow_private_targets=True, timeout_s=1)
@@ -222,7 +228,7 @@ async def test_an_attempt_whose_early_start_fails_takes_the_usual_path() -> None
     running = asyncio.ensure_future(attempt.run(build))
     await asyncio.sleep(0)
     guard.release("h", False)
-    guard.record("h", True, status=200, latency_s=0.01)  # grants the slot: no raise
+    guard.observe("h", True, status=200, latency_s=0.01)  # grants the slot: no raise
     result = await running
     assert result.error_kind == "render_error"
     assert not attempt.sent
@@ -233,7 +239,7 @@ async def test_an_attempt_whose_early_start_fails_takes_the_usual_path() -> None
 async def test_idle_hosts_are_forgotten_busy_and_broken_ones_kept() -> None:
     """The guard's table would grow with every host ever seen: one idle for
     FORGET_IDLE_S is dropped when a new host appears (at most every SWEEP_EVERY_S)."""
-    from dispatcher.protection import FORGET_IDLE_S
+    from dispatcher.endpoints.guard import FORGET_IDLE_S
 
     now = [0.0]
     guard = EndpointGuard(max_per_host=4, failure_threshold=1, open_s=1e6, clock=lambda: now[0])
@@ -241,11 +247,12 @@ async def test_idle_hosts_are_forgotten_busy_and_broken_ones_kept() -> None:
         await guard.acquire(host)
     for host in ("idle", "broken", "parked"):
         guard.release(host, False)
-    guard.record("broken", False, status=500)  # breaker open
-    guard.record("idle", True, status=429)  # a learned limit, forgotten with the host
+    guard.observe("broken", False, status=500)  # breaker open
+    guard.observe("idle", True, status=429)  # a learned limit, forgotten with the host
     guard._host("parked").parked.book(now[0], FORGET_IDLE_S + 100.0, 0.01)
     now[0] = FORGET_IDLE_S + 1.0
     guard._host("new")
     assert sorted(host for host, _, _ in guard.limits()) == ["broken", "busy", "new", "parked"]
-    assert guard.limit_of("idle") == 4  # seen again: starts afresh
+    guard._host("idle")  # seen again: starts afresh
+    assert limits(guard)["idle"] == 4
     guard.release("busy", False)

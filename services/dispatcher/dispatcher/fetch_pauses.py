@@ -5,26 +5,24 @@ many records are in flight (bounded memory), and a retry partition pauses until 
 head is due. A paused retry partition never blocks any other partition.
 
 A retry record is due its topic's fixed delay after it was written, so among retries
-the head of a partition is always the next one due. A parked record (``jobs.park``)
+the head of a partition is always the next one due. A parked record (``endpoints.parking.park``)
 carries an earlier due time of its own, ``cb-due-ms``. It is still read in partition
 order, so one parked behind a real retry (or behind a record parked for a host with a
 longer backlog) waits for that record's due time: head-of-line blocking, bounded by the
-topic's delay, which is what every parked record waited before due times existed. The
-alternative (a topic of its own for parked records, or reading past the head) costs a
-topic per deployment or gives up the one-seek pause; the bound makes it not worth it.
+topic's delay (docs/adaptive-concurrency.md weighs the alternatives).
 
 The records fetched behind a head that is not due are kept in memory (at most
-``HOLD_MAX`` per partition) and started from there once due; the partition stays
-paused until they are all started. Seeking back instead re-read them at every wake:
-measured 5.3 records fetched per record due beside a throttled host, whose parked
-callbacks come back in small groups all the time. Held records are not started, so
-the commit point stays before them: a restart or rebalance reads them again.
+``HOLD_MAX`` per partition) and started from there once due, rather than read again at
+every wake; the partition stays paused until they are all started. Held records are not
+started, so the commit point stays before them: a restart or rebalance reads them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -53,10 +51,34 @@ def record_due_in_s(timestamp_ms: int, headers: Headers, delay_s: float, now_ms:
     return min(by_topic, (due_ms - now_ms) / 1000.0)
 
 
-class Pacing:
-    def __init__(self, stopping: Callable[[], bool]) -> None:
+class Timer(Protocol):
+    """A scheduled call that can be cancelled (``asyncio.TimerHandle``)."""
+
+    def cancel(self) -> None: ...
+
+
+# Calls a function after a delay in seconds, like ``loop.call_later``.
+CallLater = Callable[[float, Callable[[], None]], Timer]
+
+
+def loop_call_later(delay_s: float, callback: Callable[[], None]) -> Timer:
+    """``call_later`` of the running event loop."""
+    return asyncio.get_running_loop().call_later(delay_s, callback)
+
+
+class FetchPauses:
+    """Which partitions are paused, and the records held behind a retry partition's head.
+
+    ``stopping`` says whether the dispatcher is stopping (nothing resumes then);
+    ``call_later`` schedules the wake-up at a held head's due time (tests pass a fake).
+    """
+
+    def __init__(
+        self, stopping: Callable[[], bool], *, call_later: CallLater = loop_call_later
+    ) -> None:
         self._stopping = stopping
-        self._waiting: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._call_later = call_later
+        self._waiting: dict[TopicPartition, Timer] = {}
         # Per paused retry partition: records fetched but not due yet, and the delay
         # of its topic. Its timer (``_waiting``) moves it to ``_ready`` when its head
         # is due; the consume loop then takes what is due (``take_due``).
@@ -142,8 +164,7 @@ class Pacing:
         previous = self._waiting.pop(tp, None)
         if previous is not None:
             previous.cancel()
-        loop = asyncio.get_running_loop()
-        self._waiting[tp] = loop.call_later(wait_s, self._due, consumer, tp)
+        self._waiting[tp] = self._call_later(wait_s, partial(self._due, consumer, tp))
 
     def _due(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
         self._waiting.pop(tp, None)
