@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
-from callbacks.durations import parse_duration
+from callbacks.durations import Duration
 from callbacks.logging import get_logger
 from callbacks.settings import Settings
 
@@ -46,8 +46,8 @@ class TopicPlan:
     co_partitioned: bool  # sources and retry topics share one partition count and key
 
 
-def _ms(duration: str) -> str:
-    return str(round(parse_duration(duration) * 1000))
+def _ms(duration: Duration) -> str:
+    return str(duration.ms)
 
 
 def topic_plans(settings: Settings) -> list[TopicPlan]:
@@ -55,12 +55,12 @@ def topic_plans(settings: Settings) -> list[TopicPlan]:
     names = settings.topics
     isr = {"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
     longest_delay_ms = round(max(settings.retry_delays_s) * 1000)
-    retry_retention = str(longest_delay_ms + int(_ms(settings.kafka_retry_retention_margin)))
+    retry_retention = str(longest_delay_ms + settings.kafka_retry_retention_margin.ms)
 
     def plan(name: str, configs: dict[str, str], co_partitioned: bool = False) -> TopicPlan:
         return TopicPlan(name, settings.kafka_partitions, {**isr, **configs}, co_partitioned)
 
-    def kept(duration: str) -> dict[str, str]:
+    def kept(duration: Duration) -> dict[str, str]:
         return {"retention.ms": _ms(duration)}
 
     compacted = {

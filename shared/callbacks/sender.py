@@ -203,7 +203,7 @@ class Sender:
         """The sender of a service: the dispatcher's and the API's test calls alike."""
         return cls(
             allow_private_targets=settings.allow_private_targets,
-            timeout_s=settings.delivery_timeout_s,
+            timeout_s=settings.delivery_timeout,
             limits=Limits(
                 header_bytes=settings.max_response_header_bytes,
                 header_field_bytes=settings.max_response_header_field_bytes,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from callbacks.durations import parse_duration, parse_schedule
+from callbacks.durations import Duration, parse_schedule
 from callbacks.topics import Topics
 
 DEFAULT_RETRY_SCHEDULE = "5s,30s,2m,10m,30m,1h,3h,6h,12h"
@@ -18,7 +19,9 @@ DEFAULT_RETRY_SCHEDULE = "5s,30s,2m,10m,30m,1h,3h,6h,12h"
 class Settings(BaseSettings):
     """Everything any service reads from its environment. One object, passed down."""
 
-    model_config = SettingsConfigDict(env_prefix="CALLBACKS_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CALLBACKS_", extra="ignore", validate_assignment=True
+    )
 
     database_url: SecretStr | None = None
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -36,13 +39,13 @@ class Settings(BaseSettings):
     kafka_max_record_bytes: int = Field(default=1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
     # Retention per topic family. A retry topic keeps its records for the longest delay of
     # the schedule plus the margin, so an outage as long as the margin loses no retry.
-    kafka_source_retention: str = "7d"
-    kafka_retry_retention_margin: str = "7d"
-    kafka_outcomes_retention: str = "7d"
-    kafka_dead_retention: str = "30d"
-    kafka_redeliver_retention: str = "1d"
+    kafka_source_retention: Duration = Duration("7d")
+    kafka_retry_retention_margin: Duration = Duration("7d")
+    kafka_outcomes_retention: Duration = Duration("7d")
+    kafka_dead_retention: Duration = Duration("30d")
+    kafka_redeliver_retention: Duration = Duration("1d")
     # `callbacks.profiles` is compacted; a change stays readable as itself this long first.
-    kafka_profiles_min_compaction_lag: str = "1h"
+    kafka_profiles_min_compaction_lag: Duration = Duration("1h")
     api_host: str = "0.0.0.0"  # noqa: S104 - a service listens on every interface in a pod
     api_port: int = 8080
     dispatcher_metrics_port: int = 9101
@@ -51,7 +54,7 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     allow_private_targets: bool = False
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
-    delivery_timeout: str = "10s"
+    delivery_timeout: Duration = Duration("10s")
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_from: str = "reports@localhost"
@@ -60,14 +63,14 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
-    outbox_poll_interval: str = "1s"
+    outbox_poll_interval: Duration = Duration("1s")
     # Reporter: ingest batch size, how often the report schedule is checked, how long a
     # claimed report stays owned by its sender (a whole send is bounded by a third of it,
     # so a slow but live sender is never overtaken), and the per-command SMTP timeout.
     reporter_batch_max: int = Field(default=1000, ge=1, le=100_000)
-    reporter_schedule_interval: str = "30s"
-    reporter_claim_lease: str = "5m"
-    smtp_timeout: str = "30s"
+    reporter_schedule_interval: Duration = Duration("30s")
+    reporter_claim_lease: Duration = Duration("5m")
+    smtp_timeout: Duration = Duration("30s")
     # Reporter: after an outage, the unsent closed periods among this many most recent
     # ones are reported, oldest first (a daily report: at most a week back).
     reporter_catch_up_periods: int = Field(default=7, ge=1, le=60)
@@ -75,9 +78,9 @@ class Settings(BaseSettings):
     max_concurrency_per_host: int = Field(default=64, ge=1)
     max_in_flight: int = Field(default=1000, ge=1)
     breaker_failure_threshold: int = Field(default=5, ge=1)
-    breaker_open: str = "30s"
-    shutdown_grace: str = "10s"
-    commit_interval: str = "150ms"
+    breaker_open: Duration = Duration("30s")
+    shutdown_grace: Duration = Duration("10s")
+    commit_interval: Duration = Duration("150ms")
     # The callback HTTP client (callbacks.http1.Limits): how much of an answer's header
     # section it reads before dropping the connection. aiohttp's client allows 8190 bytes
     # per field and 128 fields; these are no looser.
@@ -85,25 +88,25 @@ class Settings(BaseSettings):
     max_response_header_field_bytes: int = Field(default=8190, ge=256, le=64 * 1024)
     max_response_headers: int = Field(default=100, ge=8, le=1000)
     # Consumer-group session timeout: how soon a crashed member's partitions move on.
-    consumer_session_timeout: str = "10s"
+    consumer_session_timeout: Duration = Duration("10s")
     # On losing partitions (a rebalance), how long a member waits for their in-flight
     # callbacks before it commits and lets go; capped at half the session timeout.
-    revoke_grace: str = "5s"
+    revoke_grace: Duration = Duration("5s")
     # Dispatcher, tenants sharing it (design: endpoint protection, per tenant): the share
     # of max_in_flight one host, and one account, may hold while others have work; how
     # long, and how many at once, events wait for a profile not yet in the cache.
     host_in_flight_share: float = Field(default=0.25, gt=0, le=1)
     account_in_flight_share: float = Field(default=0.5, gt=0, le=1)
-    unknown_profile_hold: str = "2s"
+    unknown_profile_hold: Duration = Duration("2s")
     unknown_profile_hold_max: int = Field(default=500, ge=0)
     # Ordering state (docs/ordering.md): how long a message's entry is kept after its last
     # change (also the retention of callbacks.ordering), and at most how many messages'
     # entries one partition keeps (the least recently changed go first).
-    ordering_state_horizon: str = "2d"
+    ordering_state_horizon: Duration = Duration("2d")
     ordering_state_max_keys: int = Field(default=100_000, ge=1)
     # Reporter: a profile whose callbacks have all failed finally for this long (by
     # attempt time, no success in between) is disabled with reason "failing".
-    auto_disable_after: str = "5d"
+    auto_disable_after: Duration = Duration("5d")
     # Security (README "Security"). Production mode is the default: profile URLs and
     # token URLs must be https unless allow_plain_http (make run and the tests set it).
     # master_keys: comma-separated base64 keys, the one that seals first, old ones after
@@ -113,9 +116,9 @@ class Settings(BaseSettings):
     max_profiles_per_account: int = Field(default=1000, ge=1)
     # Per-account rate limits: at most N calls per window (a token bucket per replica).
     test_call_limit: int = Field(default=30, ge=1)
-    test_call_window: str = "1m"
+    test_call_window: Duration = Duration("1m")
     send_now_limit: int = Field(default=5, ge=1)
-    send_now_window: str = "1h"
+    send_now_window: Duration = Duration("1h")
     # Set: profile-api serves /metrics on this port only (where Prometheus is let in by
     # the production NetworkPolicy), not on the API port that tenants reach.
     api_metrics_port: int | None = None
@@ -126,34 +129,6 @@ class Settings(BaseSettings):
         parse_schedule(value)
         return value
 
-    @field_validator(
-        "delivery_timeout",
-        "outbox_poll_interval",
-        "breaker_open",
-        "shutdown_grace",
-        "commit_interval",
-        "consumer_session_timeout",
-        "unknown_profile_hold",
-        "revoke_grace",
-    )
-    @classmethod
-    def _check_duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
-    @field_validator(
-        "kafka_source_retention",
-        "kafka_retry_retention_margin",
-        "kafka_outcomes_retention",
-        "kafka_dead_retention",
-        "kafka_redeliver_retention",
-        "kafka_profiles_min_compaction_lag",
-    )
-    @classmethod
-    def _check_kafka_duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
     @model_validator(mode="after")
     def _check_replication(self) -> Settings:
         if self.kafka_min_insync_replicas > self.kafka_replication_factor:
@@ -162,19 +137,6 @@ class Settings(BaseSettings):
                 " CALLBACKS_KAFKA_REPLICATION_FACTOR"
             )
         return self
-
-    @field_validator(
-        "reporter_schedule_interval",
-        "reporter_claim_lease",
-        "smtp_timeout",
-        "auto_disable_after",
-        "test_call_window",
-        "send_now_window",
-    )
-    @classmethod
-    def _check_reporter_duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @field_validator("master_key")
     @classmethod
@@ -203,61 +165,18 @@ class Settings(BaseSettings):
         return Topics(self.topic_prefix, self.retry_delays_s)
 
     @property
-    def delivery_timeout_s(self) -> float:
-        return parse_duration(self.delivery_timeout)
+    def revoke_wait(self) -> float:
+        """Seconds a member waits on a revoke: ``revoke_grace``, capped at half the session
+        timeout so the member stays in the group while it waits."""
+        return min(self.revoke_grace, self.consumer_session_timeout / 2)
 
-    @property
-    def outbox_poll_interval_s(self) -> float:
-        return parse_duration(self.outbox_poll_interval)
-
-    @property
-    def unknown_profile_hold_s(self) -> float:
-        return parse_duration(self.unknown_profile_hold)
-
-    @property
-    def breaker_open_s(self) -> float:
-        return parse_duration(self.breaker_open)
-
-    @property
-    def shutdown_grace_s(self) -> float:
-        return parse_duration(self.shutdown_grace)
-
-    @property
-    def commit_interval_s(self) -> float:
-        return parse_duration(self.commit_interval)
-
-    @property
-    def reporter_schedule_interval_s(self) -> float:
-        return parse_duration(self.reporter_schedule_interval)
-
-    @property
-    def reporter_claim_lease_s(self) -> float:
-        return parse_duration(self.reporter_claim_lease)
-
-    @property
-    def smtp_timeout_s(self) -> float:
-        return parse_duration(self.smtp_timeout)
-
-    @property
-    def auto_disable_after_s(self) -> float:
-        return parse_duration(self.auto_disable_after)
-
-    @property
-    def consumer_session_timeout_s(self) -> float:
-        return parse_duration(self.consumer_session_timeout)
-
-    @property
-    def revoke_grace_s(self) -> float:
-        """The revoke wait, below the session timeout so the member stays in the group."""
-        return min(parse_duration(self.revoke_grace), self.consumer_session_timeout_s / 2)
-
-    @property
-    def test_call_window_s(self) -> float:
-        return parse_duration(self.test_call_window)
-
-    @property
-    def send_now_window_s(self) -> float:
-        return parse_duration(self.send_now_window)
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with ``update`` applied and validated like values read from the
+        environment (``{"delivery_timeout": "2s"}`` becomes a :class:`Duration`)."""
+        copied = super().model_copy(deep=deep)
+        for name, value in (update or {}).items():
+            setattr(copied, name, value)
+        return copied
 
     def master_keys_bytes(self) -> list[bytes]:
         """Every master key, the sealing one first: ``master_keys`` in order, then
@@ -303,23 +222,15 @@ class Settings(BaseSettings):
     # recovery, how long a replica's claim on a recovery lasts without progress, and how
     # often an idle replica looks for a recovery to take over (README "Configuration").
     recovery_rate: float = Field(default=50.0, gt=0, le=10_000)
-    recovery_lease: str = "30s"
-    recovery_poll_interval: str = "5s"
+    recovery_lease: Duration = Duration("30s")
+    recovery_poll_interval: Duration = Duration("5s")
 
     @field_validator("recovery_lease", "recovery_poll_interval")
     @classmethod
-    def _check_recovery_duration(cls, value: str) -> str:
-        if parse_duration(value) <= 0:
+    def _check_recovery_duration(cls, value: Duration) -> Duration:
+        if value <= 0:
             raise ValueError("must be greater than zero")
         return value
-
-    @property
-    def recovery_lease_s(self) -> float:
-        return parse_duration(self.recovery_lease)
-
-    @property
-    def recovery_poll_interval_s(self) -> float:
-        return parse_duration(self.recovery_poll_interval)
 
 
 def _split_keys(value: str) -> list[str]:

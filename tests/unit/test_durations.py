@@ -1,6 +1,7 @@
 import pytest
-from callbacks.durations import format_duration, parse_duration, parse_schedule
+from callbacks.durations import Duration, format_duration, parse_duration, parse_schedule
 from callbacks.settings import Settings
+from pydantic import ValidationError
 
 
 @pytest.mark.parametrize(
@@ -42,3 +43,44 @@ def test_default_schedule_and_retry_topics() -> None:
         "callbacks.retry.1s",
         "callbacks.retry.2s",
     )
+
+
+def test_a_duration_is_its_seconds_and_keeps_its_spelling() -> None:
+    timeout = Duration(" 250ms ")
+    assert timeout == 0.25
+    assert timeout * 4 == 1.0
+    assert timeout.ms == 250
+    assert str(timeout) == "250ms"
+    assert repr(timeout) == "Duration('250ms')"
+    assert Duration(timeout) is timeout
+
+
+@pytest.mark.parametrize("value", ["10", "ten seconds", 10, 2.5, None])
+def test_a_duration_is_written_with_a_unit(value: object) -> None:
+    with pytest.raises(ValueError, match="use a number and a unit"):
+        Duration(value)  # type: ignore[arg-type]
+
+
+def test_settings_read_durations_from_the_environment_and_show_them_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CALLBACKS_DELIVERY_TIMEOUT", "1500ms")
+    settings = Settings()
+    assert settings.delivery_timeout == 1.5
+    assert settings.masked()["delivery_timeout"] == "1500ms"
+    assert settings.kafka_dead_retention.ms == 30 * 86_400_000
+
+
+def test_a_bad_duration_names_its_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBACKS_BREAKER_OPEN", "30")
+    with pytest.raises(ValidationError, match="breaker_open"):
+        Settings()
+
+
+def test_a_copy_validates_its_updates_like_the_environment() -> None:
+    settings = Settings().model_copy(update={"consumer_session_timeout": "2s"})
+    assert isinstance(settings.consumer_session_timeout, Duration)
+    assert settings.consumer_session_timeout == 2.0
+    assert settings.revoke_wait == 1.0  # the grace (5s), capped at half the session
+    with pytest.raises(ValidationError, match="recovery_lease"):
+        Settings().model_copy(update={"recovery_lease": "0s"})

@@ -128,7 +128,7 @@ class OrderState:
     ) -> None:
         self._settings = settings
         self._batcher = batcher
-        self._horizon_ms = int(parse_duration(settings.ordering_state_horizon) * 1000)
+        self._horizon_ms = settings.ordering_state_horizon.ms
         self._max_keys = settings.ordering_state_max_keys
         self._parts: dict[int, OrderedDict[MessageKey, Entry]] = {}
         self._owned: set[int] = set()  # partitions whose state was read back

@@ -57,7 +57,7 @@ class ProfileCache:
         # Events held for a profile not seen yet: woken when it is applied.
         self._awaited: dict[str, tuple[asyncio.Event, int]] = {}  # and how many wait
         self._holding = 0
-        self._hold_s = settings.unknown_profile_hold_s
+        self._hold_s = settings.unknown_profile_hold
         self._hold_max = settings.unknown_profile_hold_max
 
     def get(self, profile_id: str) -> ProfileRecord | None:

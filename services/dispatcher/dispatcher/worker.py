@@ -173,7 +173,7 @@ class Dispatcher:
             guard = EndpointGuard(
                 max_per_host=settings.max_concurrency_per_host,
                 failure_threshold=settings.breaker_failure_threshold,
-                open_s=settings.breaker_open_s,
+                open_s=settings.breaker_open,
                 on_transition=self._breaker_changed,
             )
             self._guard = guard
@@ -196,8 +196,8 @@ class Dispatcher:
                 group_id=self._group,
                 partition_assignment_strategy=(RangePartitionAssignor,),
                 max_poll_records=MAX_POLL_RECORDS,
-                session_timeout_ms=int(settings.consumer_session_timeout_s * 1000),
-                heartbeat_interval_ms=int(min(3.0, settings.consumer_session_timeout_s / 4) * 1000),
+                session_timeout_ms=int(settings.consumer_session_timeout * 1000),
+                heartbeat_interval_ms=int(min(3.0, settings.consumer_session_timeout / 4) * 1000),
             )
             consumer.subscribe(pattern=self._pattern, listener=_Rebalance(self))
             await start_client(consumer)
@@ -239,7 +239,7 @@ class Dispatcher:
     # -- the loop ---------------------------------------------------------------------
 
     async def _loop(self, consumer: AIOKafkaConsumer, until_idle: bool) -> None:
-        interval = self.settings.commit_interval_s
+        interval = self.settings.commit_interval
         last_commit = time.monotonic()
         limit = self.settings.max_in_flight
         while not self._stopping:
@@ -500,7 +500,7 @@ class Dispatcher:
             self._epochs.pop(tp, None)  # nothing more of them is started from here on
         self._pauses.forget(revoked)  # held records were never started: read again
         started = time.monotonic()
-        deadline = started + self.settings.revoke_grace_s
+        deadline = started + self.settings.revoke_wait
         while self._tracker.unfinished(revoked) and time.monotonic() < deadline:
             self._finished.clear()
             with contextlib.suppress(TimeoutError):
@@ -537,9 +537,7 @@ class Dispatcher:
         self._pauses.cancel_all()
         if self._tasks:
             log.info("dispatcher_draining", in_flight=len(self._tasks))
-            _, pending = await asyncio.wait(
-                set(self._tasks), timeout=self.settings.shutdown_grace_s
-            )
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.settings.shutdown_grace)
             for task in pending:
                 task.cancel()
             if pending:
@@ -548,7 +546,7 @@ class Dispatcher:
         if self._producer is not None:
             # Records handed over but not yet acked: flush, so their offsets can commit.
             with contextlib.suppress(KafkaError, TimeoutError):
-                async with asyncio.timeout(self.settings.shutdown_grace_s):
+                async with asyncio.timeout(self.settings.shutdown_grace):
                     if self._deliverer is not None:
                         # batched outcomes, retries and parked records
                         await self._deliverer.drain()

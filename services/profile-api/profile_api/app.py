@@ -87,7 +87,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 dsn=settings.require_database_url(),
                 producer=producer,
                 topic=settings.topics.profiles,
-                poll_interval_s=settings.outbox_poll_interval_s,
+                poll_interval_s=settings.outbox_poll_interval,
                 metrics=outbox_metrics,
             )
             task = asyncio.create_task(relay.run(), name="outbox-relay")

@@ -108,10 +108,10 @@ def install(app: web.Application, *, clock: Clock = time.monotonic) -> None:
     """Put both limiters on ``app``, sized by its settings."""
     settings = app[SETTINGS]
     app[TEST_CALLS] = RateLimiter(
-        "test calls", settings.test_call_limit, settings.test_call_window_s, clock
+        "test calls", settings.test_call_limit, settings.test_call_window, clock
     )
     app[SEND_NOW] = RateLimiter(
-        "report sends", settings.send_now_limit, settings.send_now_window_s, clock
+        "report sends", settings.send_now_limit, settings.send_now_window, clock
     )
 
 

@@ -174,8 +174,8 @@ class RecoveryRunner:
         self._producer = producer
         self._topic = settings.topics.redeliver
         self._rate = settings.recovery_rate
-        self._lease_s = settings.recovery_lease_s
-        self._poll_s = settings.recovery_poll_interval_s
+        self._lease_s = settings.recovery_lease
+        self._poll_s = settings.recovery_poll_interval
         self.name = name or replica_name()
         self._progress_log_interval_s = progress_log_interval_s
         self._wake = asyncio.Event()

@@ -48,7 +48,7 @@ class Mailer:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.send_timeout_s = settings.reporter_claim_lease_s * SEND_LEASE_FRACTION
+        self.send_timeout_s = settings.reporter_claim_lease * SEND_LEASE_FRACTION
 
     @property
     def sender(self) -> str:
@@ -68,7 +68,7 @@ class Mailer:
             username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             start_tls=s.smtp_starttls,
-            timeout=s.smtp_timeout_s,
+            timeout=s.smtp_timeout,
         )
         try:
             async with asyncio.timeout(self.send_timeout_s):

@@ -117,7 +117,7 @@ class Notifier:
         sent = 0
         while True:
             rows = await self._pool.fetch(
-                _CLAIM, self.replica, self._settings.reporter_claim_lease_s, BATCH
+                _CLAIM, self.replica, self._settings.reporter_claim_lease, BATCH
             )
             if not rows:
                 return sent
@@ -132,7 +132,7 @@ class Notifier:
             await self._mark(row["id"], "no recipients")
             return 0
         try:
-            message = build_notice(row, self._mailer.sender, self._settings.auto_disable_after)
+            message = build_notice(row, self._mailer.sender, str(self._settings.auto_disable_after))
         except BUILD_ERRORS as exc:
             self._metrics.report_failures.labels(stage="notice_build").inc()
             log.warning("profile_notice_set_aside", error=repr(exc), **bound)
@@ -174,7 +174,7 @@ class Notifier:
             raise
 
     async def run(self) -> None:
-        interval = self._settings.reporter_schedule_interval_s
+        interval = self._settings.reporter_schedule_interval
         while True:
             self._wake.clear()
             try:

@@ -124,7 +124,7 @@ class Scheduler:
         self._mailer = mailer or Mailer(settings)
         self.replica = replica or replica_name()
         self._grace = timedelta(seconds=close_grace_s)
-        self._lease_s = settings.reporter_claim_lease_s
+        self._lease_s = settings.reporter_claim_lease
         self._catch_up = settings.reporter_catch_up_periods
         self._wake = asyncio.Event()
 
@@ -277,7 +277,7 @@ class Scheduler:
 
     async def run(self) -> None:
         """Tick every ``reporter_schedule_interval``, or at once when send-now NOTIFYs."""
-        interval = self._settings.reporter_schedule_interval_s
+        interval = self._settings.reporter_schedule_interval
         listener = await self._listen()
         try:
             while True:

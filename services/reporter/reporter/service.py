@@ -57,7 +57,7 @@ class Reporter:
             health = ProfileHealth(
                 pool=pool,
                 profiles_topic=settings.topics.profiles,
-                disable_after_s=settings.auto_disable_after_s,
+                disable_after_s=settings.auto_disable_after,
                 metrics=self.metrics,
                 on_notice=notifier.wake,
             )

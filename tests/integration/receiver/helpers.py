@@ -44,7 +44,7 @@ class HealthRig:
         self.health = ProfileHealth(
             pool=pool,
             profiles_topic=settings.topics.profiles,
-            disable_after_s=settings.auto_disable_after_s,
+            disable_after_s=settings.auto_disable_after,
             metrics=self.metrics,
         )
 

@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import asyncpg
 from aiohttp import web
-from callbacks.durations import parse_duration
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from profile_api.auth import account_id
@@ -145,7 +144,7 @@ async def start_recovery(request: web.Request) -> web.Response:
     body = parse_request(
         await read_json_object(request),
         now=now,
-        retention_s=parse_duration(settings.kafka_source_retention),
+        retention_s=settings.kafka_source_retention,
     )
     window_end = now if body.until is None else min(body.until, now)
     pool: asyncpg.Pool = request.app[POOL]
