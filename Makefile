@@ -32,6 +32,9 @@ TEST_SPLIT ?= yes
 SERIAL_TESTS := kafka] or fleet
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
 test: $(STAMP) lint typecheck audit
+	@# Byte-code once, so the services the tests start as processes do not compile every
+	@# module again at each start (the editable install leaves the sources uncompiled).
+	@$(BIN)/python -m compileall -q -j 0 shared services devtools > /dev/null
 ifeq ($(TEST_SPLIT),yes)
 	@mkdir -p .test-logs
 	@$(PYTEST) -k "$(SERIAL_TESTS)" > .test-logs/kafka-and-fleet.log 2>&1 & serial=$$!; \

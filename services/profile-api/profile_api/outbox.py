@@ -131,6 +131,10 @@ class OutboxRelay:
                 self._wake.clear()
                 await self._sleep(self._poll_interval_s)
             log.info("outbox_relay_leader")
+            # The topic's metadata now, so the first change after a start is not the one
+            # that waits for it (on a replicated cluster that is a round trip or more).
+            with contextlib.suppress(KafkaError):
+                await self._producer.partitions_for(self._topic)
             backoff = Backoff.doubling(BACKOFF_MIN_S, BACKOFF_MAX_S)
             while True:
                 if conn.is_closed():
