@@ -29,7 +29,7 @@ run: $(STAMP)
 ## fleet fault tests in one, one after another; the rest in the other. TEST_SPLIT=no
 ## runs the suite in one process. Each log is printed when both have finished.)
 TEST_SPLIT ?= yes
-SERIAL_TESTS := kafka] or fleet
+SERIAL_TESTS := kafka_cluster or fleet
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
 test: $(STAMP) lint typecheck audit
 	@# Byte-code once, so the services the tests start as processes do not compile every
@@ -37,8 +37,8 @@ test: $(STAMP) lint typecheck audit
 	@$(BIN)/python -m compileall -q -j 0 shared services devtools > /dev/null
 ifeq ($(TEST_SPLIT),yes)
 	@mkdir -p .test-logs
-	@$(PYTEST) -k "$(SERIAL_TESTS)" > .test-logs/kafka-and-fleet.log 2>&1 & serial=$$!; \
-	$(PYTEST) -k "not ($(SERIAL_TESTS))" > .test-logs/rest.log 2>&1; rest=$$?; \
+	@$(PYTEST) -m "$(SERIAL_TESTS)" > .test-logs/kafka-and-fleet.log 2>&1 & serial=$$!; \
+	$(PYTEST) -m "not ($(SERIAL_TESTS))" > .test-logs/rest.log 2>&1; rest=$$?; \
 	wait $$serial; kafka=$$?; \
 	echo "== tests on the Apache Kafka cluster and the fleet fault tests (exit $$kafka)"; \
 	cat .test-logs/kafka-and-fleet.log; \

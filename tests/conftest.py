@@ -48,6 +48,17 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("console", "warning", cache=False)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks what ``make test`` runs in its own process: every test on the Apache Kafka
+    cluster (``kafka_cluster``) and the fleet fault tests (``fleet``)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("kafka") == "kafka":
+            item.add_marker(pytest.mark.kafka_cluster)
+        if "fleet" in item.path.parts:
+            item.add_marker(pytest.mark.fleet)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Every module and collected test lives until the end: the collector stops scanning them.
 
