@@ -221,9 +221,13 @@ def master_key() -> str:
 
 
 @pytest.fixture
-def settings(migrated_database: str, kafka: KafkaTarget, master_key: str) -> Settings:
-    """Settings for one test: its own topic namespace, a fast retry schedule."""
-    return Settings(
+async def settings(
+    migrated_database: str, kafka: KafkaTarget, master_key: str
+) -> AsyncIterator[Settings]:
+    """Settings for one test: its own topic namespace, a fast retry schedule. Whatever
+    topics the test made in that namespace are deleted when it ends (``drop_namespace``).
+    """
+    own = Settings(
         database_url=migrated_database,  # type: ignore[arg-type]
         **kafka.fields(),
         kafka_partitions=3,
@@ -237,16 +241,15 @@ def settings(migrated_database: str, kafka: KafkaTarget, master_key: str) -> Set
         api_host="127.0.0.1",
         log_format="console",
     )
+    yield own
+    await drop_namespace(own)
 
 
 @pytest.fixture
-async def topics(settings: Settings, kafka: KafkaTarget) -> AsyncIterator[Settings]:
-    """The test's topics, created on the broker (on the Apache Kafka cluster, deleted
-    again when the test ends: see ``drop_namespace``)."""
+async def topics(settings: Settings) -> Settings:
+    """The test's topics, created on the broker."""
     await ensure_topics(settings)
-    yield settings
-    if kafka.kind == "kafka":
-        await drop_namespace(settings)
+    return settings
 
 
 @pytest.fixture

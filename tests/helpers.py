@@ -124,10 +124,11 @@ async def drop_namespace(settings: Settings) -> None:
     """Delete every topic of ``settings.topic_prefix`` (best effort: a failure is
     ignored, the topics only take room).
 
-    For tests on the Apache Kafka cluster: every test has a namespace of a dozen topics;
-    kept, they add up to thousands of replicated partitions by the end of the suite,
-    and three brokers with small heaps on two cores then stall long enough to be fenced
-    (leaders move, a broker looks unreachable) under the tests that need them steady.
+    Every test has a namespace of a dozen topics. Kept, they add up to thousands by the
+    end of the suite: on the Apache Kafka cluster, three brokers with small heaps then
+    stall long enough to be fenced under the tests that need them steady; on either
+    broker, every client whose metadata covers all topics (the dispatcher subscribes by
+    pattern) decodes all of them at every refresh.
     """
     if not settings.topic_prefix:
         return  # never the whole broker

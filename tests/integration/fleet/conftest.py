@@ -35,8 +35,7 @@ async def fleet_settings(kafka: KafkaTarget, master_key: str) -> AsyncIterator[S
     )
     await ensure_topics(settings)
     yield settings
-    if kafka.kind == "kafka":
-        await drop_namespace(settings)
+    await drop_namespace(settings)
 
 
 @pytest.fixture
