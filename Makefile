@@ -25,26 +25,32 @@ run: $(STAMP)
 	$(BIN)/python -m callbacks_dev.devstack --broker $(BROKER)
 
 ## test: lint, type-check, audit the locked dependencies and run the whole suite
-## (two pytest processes side by side: the tests on the Apache Kafka cluster and the
-## fleet fault tests in one, one after another; the rest in the other. TEST_SPLIT=no
-## runs the suite in one process. Each log is printed when both have finished.)
+## (lint first; then the type check and the audit beside two pytest processes: the
+## tests on the Apache Kafka cluster, the fleet fault tests and the deployment-file
+## tests in one, one after another; the rest in the other. Each log is printed when
+## all have finished.
+## TEST_SPLIT=no: the checks, then the suite in one process.)
 TEST_SPLIT ?= yes
-SERIAL_TESTS := kafka_cluster or fleet
+SERIAL_TESTS := kafka_cluster or fleet or deploy
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
-test: $(STAMP) lint typecheck audit
+ifeq ($(TEST_SPLIT),yes)
+test: $(STAMP) lint
 	@# Byte-code once, so the services the tests start as processes do not compile every
 	@# module again at each start (the editable install leaves the sources uncompiled).
 	@$(BIN)/python -m compileall -q -j 0 shared services devtools > /dev/null
-ifeq ($(TEST_SPLIT),yes)
 	@mkdir -p .test-logs
-	@$(PYTEST) -m "$(SERIAL_TESTS)" > .test-logs/kafka-and-fleet.log 2>&1 & serial=$$!; \
+	@$(MAKE) --no-print-directory typecheck audit > .test-logs/checks.log 2>&1 & checks=$$!; \
+	$(PYTEST) -m "$(SERIAL_TESTS)" > .test-logs/kafka-and-fleet.log 2>&1 & serial=$$!; \
 	$(PYTEST) -m "not ($(SERIAL_TESTS))" > .test-logs/rest.log 2>&1; rest=$$?; \
-	wait $$serial; kafka=$$?; \
-	echo "== tests on the Apache Kafka cluster and the fleet fault tests (exit $$kafka)"; \
+	wait $$serial; kafka=$$?; wait $$checks; checked=$$?; \
+	echo "== type check and audit (exit $$checked)"; cat .test-logs/checks.log; \
+	echo "== tests on the Apache Kafka cluster, fleet fault tests, deployment files (exit $$kafka)"; \
 	cat .test-logs/kafka-and-fleet.log; \
 	echo "== every other test (exit $$rest)"; cat .test-logs/rest.log; \
-	test $$kafka -eq 0 -a $$rest -eq 0
+	test $$checked -eq 0 -a $$kafka -eq 0 -a $$rest -eq 0
 else
+test: $(STAMP) lint typecheck audit
+	@$(BIN)/python -m compileall -q -j 0 shared services devtools > /dev/null
 	$(PYTEST)
 endif
 

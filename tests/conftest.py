@@ -49,14 +49,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks what ``make test`` runs in its own process: every test on the Apache Kafka
-    cluster (``kafka_cluster``) and the fleet fault tests (``fleet``)."""
+    """Marks what ``make test`` runs in its second process: every test on the Apache
+    Kafka cluster (``kafka_cluster``), the fleet fault tests (``fleet``), and the
+    deployment-file tests (``deploy``), which even out the two processes' lengths."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("kafka") == "kafka":
             item.add_marker(pytest.mark.kafka_cluster)
         if "fleet" in item.path.parts:
             item.add_marker(pytest.mark.fleet)
+        if "deploy" in item.path.parts:
+            item.add_marker(pytest.mark.deploy)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

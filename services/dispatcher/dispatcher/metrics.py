@@ -20,6 +20,7 @@ EVENTS_CONSUMED_TOTAL = "callbacks_events_consumed_total"
 CONSUMER_LAG = "callbacks_consumer_lag"
 PROFILES_CACHED = "callbacks_profiles_cached"
 IN_FLIGHT = "callbacks_dispatcher_in_flight"
+UNCOMMITTED = "callbacks_dispatcher_uncommitted"
 BREAKER_TRANSITIONS = "callbacks_circuit_breaker_transitions_total"
 BREAKERS_OPEN = "callbacks_circuit_breakers_open"
 PROFILE_ERRORS = "callbacks_profile_cache_errors_total"
@@ -86,6 +87,12 @@ class DispatcherMetrics:
         )
         self.in_flight = Gauge(
             IN_FLIGHT, "Records fetched and not yet finished.", registry=registry
+        )
+        # Read when scraped (``worker.Dispatcher`` gives it the tracker's count).
+        self.uncommitted = Gauge(
+            UNCOMMITTED,
+            "Records taken whose offsets are not committed yet (what a crash repeats at most).",
+            registry=registry,
         )
         self.breaker_transitions = Counter(
             BREAKER_TRANSITIONS,

@@ -72,6 +72,19 @@ class OffsetTracker:
                 total += len(part.pending) - len(part.finished)
         return total
 
+    def uncommitted(self) -> int:
+        """Records taken from the owned partitions whose offsets are not committed yet:
+        at most what this member's crash would have a new owner deliver again (finished
+        records behind an unfinished one count, and so do finished ones not committed
+        yet)."""
+        total = 0
+        for part in self._parts.values():
+            total += len(part.pending)
+            base = part.committed if part.committed is not None else part.first_started
+            if part.next_commit is not None and base is not None:
+                total += max(part.next_commit - base, 0)
+        return total
+
     def committed_offset(self, tp: TopicPartition) -> int | None:
         """The group's committed offset as this member knows it: its last commit, else
         where its assignment began (a new owner reads from the committed offset)."""

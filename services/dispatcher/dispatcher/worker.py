@@ -122,6 +122,7 @@ class Dispatcher:
         self._pattern = subscription_pattern(topics.prefix, topics.sources, topics.redeliver)
         self._group = f"{topics.prefix}callbacks-dispatcher"
         self._tracker = OffsetTracker()
+        self.metrics.uncommitted.set_function(self._tracker.uncommitted)
         # The epoch of each partition's current assignment (see the module docstring).
         self._epochs: dict[TopicPartition, int] = {}
         self._epoch_seq = itertools.count(1)

@@ -27,7 +27,7 @@ async def test_25_events_go_in_batches_of_10_10_and_5_each_signed(
     topics: Settings, sink: Sink
 ) -> None:
     profile = make_profile(
-        sink.url("/batch"), body=BODY, batch={"max_events": 10, "max_wait": "500ms"}
+        sink.url("/batch"), body=BODY, batch={"max_events": 10, "max_wait": "1s"}
     )
     await publish_profiles(topics, profile)
     events = [sms_event(profile) for _ in range(25)]
@@ -36,7 +36,9 @@ async def test_25_events_go_in_batches_of_10_10_and_5_each_signed(
 
     got = sink.at("/batch")
     assert [len(json.loads(r.body)) for r in got] == [10, 10, 5]
-    assert got[2].at - got[1].at >= 0.4  # the last five waited for max_wait
+    # The last five waited for max_wait: they joined when the second batch left, and it
+    # reached the sink at most a few tenths of a second later on a busy machine.
+    assert got[2].at - got[1].at >= 0.6
     for request in got:
         Webhook(profile.signing_secrets[0].secret).verify(request.body, request.headers)
         assert "application/json" in (request.header("Content-Type") or "")

@@ -73,6 +73,7 @@ BODY = '{"event_id": "{{event_id}}", "message_id": "{{message_id}}"}'
 MAX_TRACKED_IDS = 100_000
 
 IN_FLIGHT = "callbacks_dispatcher_in_flight"
+UNCOMMITTED = "callbacks_dispatcher_uncommitted"
 COMMITS = "callbacks_offset_commits_total"
 INTERNAL_ERRORS = "callbacks_dispatcher_internal_errors_total"  # stage="record": a record dropped
 

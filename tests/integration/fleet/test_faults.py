@@ -26,9 +26,9 @@ from callbacks_dev.devstack.kafka_cluster import KafkaCluster
 from tests.helpers import KAFKA_FACING, KafkaTarget, eventually
 from tests.integration.fleet.harness import (
     COMMITS,
-    IN_FLIGHT,
     INTERNAL_ERRORS,
     SESSION_TIMEOUT_S,
+    UNCOMMITTED,
     Fleet,
     Member,
     records_in,
@@ -115,7 +115,9 @@ async def test_a_member_killed_repeats_at_most_what_it_had_in_flight(
     streaming = asyncio.create_task(fleet.stream(RATE, seconds=STREAM_S))
     try:
         await _delivered_at_least(fleet, BACKLOG // 3)
-        in_flight = await fleet.metric(victim, IN_FLIGHT)
+        # What it had in flight for the group: every record it took whose offset is not
+        # committed (finished ones behind an unfinished one too), the new owner's replay.
+        in_flight = await fleet.metric(victim, UNCOMMITTED)
         victim.process.kill()
         fleet.mark_fault()
     finally:

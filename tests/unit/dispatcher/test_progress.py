@@ -82,3 +82,18 @@ def test_work_of_a_revoked_partition_does_not_count_after_reassignment() -> None
     assert tracker.in_flight == 1
     tracker.finish(new, 5)
     assert tracker.commit_points() == {TP: 6}
+
+
+def test_uncommitted_counts_what_a_crash_would_repeat() -> None:
+    tracker = OffsetTracker()
+    parts = {offset: tracker.start(A, offset) for offset in range(100, 110)}
+    for offset in range(101, 110):  # all but the first finish: none may be committed
+        tracker.finish(parts[offset], offset)
+    assert tracker.in_flight == 1
+    assert tracker.uncommitted() == 10
+    tracker.finish(parts[100], 100)  # the head: all ten may be committed now
+    assert tracker.uncommitted() == 10
+    tracker.committed(tracker.commit_points())
+    assert tracker.uncommitted() == 0
+    tracker.start(A, 110)
+    assert tracker.uncommitted() == 1
