@@ -62,6 +62,7 @@ from dispatcher.redeliver import EventFetcher, RedeliverError, parse_request
 log = get_logger("dispatcher")
 
 POLL_TIMEOUT_MS = 50
+POLL_RETRY_S = 0.1  # after a poll that raised (see ``Dispatcher._poll``)
 MAX_POLL_RECORDS = 1000
 # Records started per loop turn: a task's first step (parse, render, send) is the
 # costliest part of a callback, and no answer is read while a turn starts them, so a
@@ -255,9 +256,7 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), interval)
             else:
-                batch = await consumer.getmany(
-                    timeout_ms=POLL_TIMEOUT_MS, max_records=max(limit - self._tracker.in_flight, 1)
-                )
+                batch = await self._poll(consumer, max(limit - self._tracker.in_flight, 1))
             now_ms = int(time.time() * 1000)
             work: list[Work] = []
             for tp, fetched in batch.items():
@@ -296,6 +295,26 @@ class Dispatcher:
             ):
                 log.info("dispatcher_idle")
                 return
+
+    async def _poll(
+        self, consumer: AIOKafkaConsumer, max_records: int
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        """The next fetched records, or none when the consumer hands over an error.
+
+        The group coordinator's background tasks pass their errors to the next poll, once
+        each: a broker gone away, or (under uvloop) a heartbeat written to a connection
+        that just closed, raised as ``RuntimeError``. The consumer carries on (it joins
+        the group again if it has to), so the member logs it and polls again.
+        """
+        try:
+            batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+            batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=max_records)
+        except (KafkaError, RuntimeError) as exc:
+            self.metrics.internal_errors.labels(stage="poll").inc()
+            log.warning("consumer_poll_failed", error=repr(exc))
+            await asyncio.sleep(POLL_RETRY_S)
+            return {}
+        return batch
 
     def _delay_of(self, topic: str) -> float | None:
         """A retry topic's delay, read from its name (so a topic the schedule no longer
