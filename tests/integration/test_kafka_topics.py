@@ -34,16 +34,26 @@ DAY_MS = 86_400_000
 
 
 async def topic_configs(settings: Settings, names: list[str]) -> dict[str, dict[str, str]]:
+    """Each topic's configs, once a broker's answer carries every topic's own (a broker
+    that has not learnt of a topic yet answers it with an error and no entries)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
+    out: dict[str, dict[str, str]] = {}
     try:
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
-        )
-        out: dict[str, dict[str, str]] = {}
-        for response in responses:
-            for _code, _message, _type, name, entries in response.resources:
-                out[name] = {entry[0]: entry[1] for entry in entries}
+
+        async def described() -> bool:
+            nonlocal out
+            responses = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+            )
+            out = {}
+            for response in responses:
+                for code, _message, _type, name, entries in response.resources:
+                    if code == 0:
+                        out[name] = {entry[0]: entry[1] for entry in entries}
+            return all("min.insync.replicas" in out.get(name, {}) for name in names)
+
+        await eventually(described, timeout_s=15, what="every topic's configs described")
         return out
     finally:
         await admin.close()
