@@ -8,7 +8,7 @@ from callbacks.db import migrate
 from callbacks.kafka import ensure_topics
 from callbacks.settings import Settings
 
-from tests.helpers import KAFKA_FACING
+from tests.helpers import KAFKA_FACING, eventually
 
 pytestmark = KAFKA_FACING
 
@@ -33,6 +33,11 @@ async def test_ensure_topics_creates_every_topic_once(settings: Settings) -> Non
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        assert set(settings.topics.all()) <= set(await admin.list_topics())
+        # The admin client asks one node; on the cluster a node restarted by an earlier
+        # fault test can list a just-created topic a moment later than the controller.
+        async def listed() -> bool:
+            return set(settings.topics.all()) <= set(await admin.list_topics())
+
+        await eventually(listed, timeout_s=30, interval_s=0.2, what="every topic listed")
     finally:
         await admin.close()
