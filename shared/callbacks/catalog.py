@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from callbacks.catalog_fields import ENVELOPE_VARIABLES, EVENT_FIELDS, Variable, VarType
+from callbacks.encryption import CFB_IV_BYTES, GCM_IV_BYTES, GCM_TAG_BYTES, KEY_BYTES
 from callbacks.topics import EVENT_TOPIC
+from callbacks.variables import ENVELOPE_VARIABLES, EVENT_FIELDS, Variable, VarType
 
 __all__ = [
     "CHANNELS",
@@ -105,13 +106,14 @@ def decrypt_body(body: bytes) -> bytes:
 '''
 
 ENCRYPTION_DOC: dict[str, Any] = {
+    # Read from the cipher code itself, so the document cannot drift from what is sent.
     "algorithms": {
-        "aes-128-gcm": {"key_bytes": 16, "iv_bytes": 12, "tag_bytes": 16},
-        "aes-192-gcm": {"key_bytes": 24, "iv_bytes": 12, "tag_bytes": 16},
-        "aes-256-gcm": {"key_bytes": 32, "iv_bytes": 12, "tag_bytes": 16},
-        "aes-128-cfb": {"key_bytes": 16, "iv_bytes": 16, "tag_bytes": 0},
-        "aes-192-cfb": {"key_bytes": 24, "iv_bytes": 16, "tag_bytes": 0},
-        "aes-256-cfb": {"key_bytes": 32, "iv_bytes": 16, "tag_bytes": 0},
+        name: {
+            "key_bytes": size,
+            "iv_bytes": GCM_IV_BYTES if name.endswith("-gcm") else CFB_IV_BYTES,
+            "tag_bytes": GCM_TAG_BYTES if name.endswith("-gcm") else 0,
+        }
+        for name, size in KEY_BYTES.items()
     },
     "key": "base64 of 16, 24 or 32 random bytes; its length must match the algorithm",
     "scopes": {

@@ -15,16 +15,10 @@ import {
   toggleSwitch,
   variablePicker,
 } from "./form-parts.js";
-import {
-  authenticationSection,
-  BODY_TYPES,
-  channelVariables,
-  collectProfile,
-  encryptionSection,
-  NEW_PROFILE,
-} from "./form-sections.js";
+import { authenticationSection, encryptionSection } from "./form-secrets.js";
 import { profileHealth } from "./health.js";
 import { CHANNEL_TITLES } from "./list.js";
+import { BODY_TYPES, channelVariables, collectProfile, NEW_PROFILE } from "./profile-data.js";
 import { deleteBox, flashNotice, profileFacts } from "./profile-extras.js";
 
 /** One section of the form: a fieldset with its legend. */

@@ -1,6 +1,6 @@
-// The profile form's data and optional sections: a new profile's defaults, body types,
-// encryption and authentication, the variables a channel offers, and turning the
-// form's values into the API's profile body.
+// The two sections of the form that hold secrets, encryption (its key) and
+// authentication (passwords, tokens, client secrets): a saved secret is shown as ****
+// and sent back as **** to keep it (contract §3).
 
 import { field, h, replaceChildren } from "./dom.js";
 import { toggleSwitch } from "./form-parts.js";
@@ -13,36 +13,6 @@ const ALGORITHMS = [
   "aes-192-cfb",
   "aes-256-cfb",
 ];
-
-export const BODY_TYPES = [
-  ["json", "JSON"],
-  ["xml", "XML"],
-  ["html", "HTML"],
-  ["text", "Text"],
-  ["form", "Form (x-www-form-urlencoded)"],
-];
-
-/** What a new profile starts as (the API's defaults, with a JSON body). */
-export const NEW_PROFILE = {
-  title: "",
-  channel: "default",
-  events: [],
-  method: "POST",
-  url: "",
-  headers: {},
-  query_params: {},
-  body_type: "json",
-  body: "",
-  form_fields: null,
-  encryption: { enabled: false, algorithm: "aes-256-gcm", scope: "values", key: null },
-  authentication: { type: "none" },
-  required_options: { enabled: false, variables: [] },
-  filters: [],
-  enabled: true,
-  retry_on: "all_failures",
-  max_age: null,
-  signing: { scheme: "v1" },
-};
 
 const MASK = "****";
 
@@ -68,25 +38,6 @@ const AUTH_FIELDS = {
 };
 
 const SECRET_HINT = "Stored encrypted. Leave **** to keep the saved value.";
-
-/**
- * The variables a profile of this channel can use, in catalog order and without
- * repeats: the chosen events' variables (every event of the channel when none is
- * chosen yet) and the envelope variables. Default offers the envelope only.
- */
-export function channelVariables(spec, chosenEvents) {
-  const events = chosenEvents.length
-    ? spec.events.filter((e) => chosenEvents.includes(e.name))
-    : spec.events;
-  const seen = new Map();
-  for (const variable of [
-    ...events.flatMap((e) => e.variables || []),
-    ...(spec.envelope_variables || []),
-  ]) {
-    if (!seen.has(variable.name)) seen.set(variable.name, variable);
-  }
-  return [...seen.values()];
-}
 
 function randomKey(bytes) {
   const raw = new Uint8Array(bytes);
@@ -258,28 +209,4 @@ export function authenticationSection(authentication) {
       return out;
     },
   };
-}
-
-/** The API body: only what the chosen method and body type use is sent. */
-export function collectProfile(values) {
-  const profile = { ...values };
-  const hasBody = values.method === "POST" || values.method === "PUT";
-  if (!hasBody) {
-    profile.body_type = null;
-    profile.body = null;
-    profile.form_fields = null;
-  } else if (values.body_type === "form") {
-    profile.body = null;
-  } else {
-    profile.form_fields = null;
-    if (!values.body) {
-      profile.body = null;
-      profile.body_type = null;
-    }
-  }
-  if (!values.encryption.enabled)
-    profile.encryption = { ...values.encryption, key: values.encryption.key || null };
-  if (!values.required_options.enabled)
-    profile.required_options = { enabled: false, variables: [] };
-  return profile;
 }

@@ -1,7 +1,10 @@
-"""The variables of every event (contract §5) as data: descriptions, examples, value sets.
+"""The variables of every event (contract §5): the envelope every event carries and each
+event's ``data`` fields, with descriptions, examples, types and value sets.
 
-Kept apart from ``callbacks.catalog`` (the lookups and the ``GET /v1/channels``
-document) because it is a long table; ``callbacks.catalog`` re-exports ``Variable``.
+This is the dictionary the catalog is built from: ``callbacks.catalog`` groups it into
+channels and events, answers "which variables may this profile use", and serves it as
+``GET /v1/channels``; the event parser enforces its required fields and value sets.
+
 Examples are realistic for Kaleyra's traffic (Indian numbers, DLT sender ids, SMPP
 codes, WhatsApp ``wamid`` ids) because users copy them into their test calls.
 """
