@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from callbacks.wire import SourcePosition, dead_letter_headers, retry_headers
+from callbacks.wire import (
+    RetryState,
+    SourcePosition,
+    dead_letter_headers,
+    read_due_ms,
+    read_retry,
+    retry_headers,
+)
 
 SOURCE = SourcePosition("sms.send", 2, 41)
 
@@ -45,3 +52,32 @@ def test_dead_letter_headers_give_the_reason_the_detail_and_the_source(
         ("cb-source-partition", b"2"),
         ("cb-source-offset", b"41"),
     ]
+
+
+def test_a_retry_record_reads_back_what_its_headers_were_built_from() -> None:
+    state = read_retry(retry_headers(SOURCE, 3, "msg_x", "p-1", due_ms=5))
+    assert state == RetryState(attempt=3, delivery_id="msg_x", profile_id="p-1", source=SOURCE)
+    assert read_due_ms(retry_headers(SOURCE, 3, "msg_x", "p-1", due_ms=5)) == 5
+
+
+def _with(headers: list[tuple[str, bytes]], name: str, value: bytes) -> list[tuple[str, bytes]]:
+    return [(n, value if n == name else v) for n, v in headers]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],  # a source event
+        [("cb-attempt", b"2")],  # the rest missing
+        _with(retry_headers(SOURCE, 2, "m", "p"), "cb-attempt", b"x"),
+        _with(retry_headers(SOURCE, 2, "m", "p"), "cb-delivery-id", b"\xff"),  # not UTF-8
+        _with(retry_headers(SOURCE, 2, "m", "p"), "cb-source-offset", b"-"),
+    ],
+)
+def test_missing_or_malformed_retry_headers_read_as_none(headers: list[tuple[str, bytes]]) -> None:
+    assert read_retry(headers) is None
+
+
+def test_a_bad_or_absent_due_time_reads_as_none() -> None:
+    assert read_due_ms(retry_headers(SOURCE, 1, "m", "p")) is None
+    assert read_due_ms([("cb-due-ms", b"soon")]) is None

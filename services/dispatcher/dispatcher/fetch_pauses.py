@@ -27,9 +27,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from callbacks.retry import due_in_s
-from callbacks.wire import Headers
-
-from dispatcher.jobs import due_ms_of
+from callbacks.wire import Headers, read_due_ms
 
 # Records of one retry partition kept in memory behind a head that is not yet due;
 # beyond it the partition seeks back and reads the rest again later. A fetch returns
@@ -45,7 +43,7 @@ def record_due_in_s(timestamp_ms: int, headers: Headers, delay_s: float, now_ms:
     than its topic's delay).
     """
     by_topic = due_in_s(timestamp_ms, delay_s, now_ms)
-    due_ms = due_ms_of(headers)
+    due_ms = read_due_ms(headers)
     if due_ms is None:
         return by_topic
     return min(by_topic, (due_ms - now_ms) / 1000.0)

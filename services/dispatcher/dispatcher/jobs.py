@@ -18,16 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from callbacks.wire import (
-    H_ATTEMPT,
-    H_DELIVERY_ID,
-    H_DUE_MS,
-    H_PROFILE_ID,
-    H_SOURCE_OFFSET,
-    H_SOURCE_PARTITION,
-    H_SOURCE_TOPIC,
     Headers,
     SourcePosition,
     dead_letter_headers,
+    read_retry,
     retry_headers,
 )
 
@@ -65,30 +59,8 @@ def job_from_record(  # noqa: PLR0917 - the fields of a consumer record
     Retry headers that are missing or malformed make it a fresh attempt 1 at the retry
     record's own position: delivering once more is safer than dropping it.
     """
-    found = dict(headers)
     here = SourcePosition(topic, partition, offset)
-    if H_ATTEMPT not in found:
+    retry = read_retry(headers)
+    if retry is None:
         return Job(value, key, here)
-    try:
-        attempt = int(found[H_ATTEMPT])
-        source = SourcePosition(
-            found[H_SOURCE_TOPIC].decode(),
-            int(found[H_SOURCE_PARTITION]),
-            int(found[H_SOURCE_OFFSET]),
-        )
-        delivery_id = found[H_DELIVERY_ID].decode()
-        profile_id = found[H_PROFILE_ID].decode()
-    except (KeyError, ValueError, UnicodeDecodeError):
-        return Job(value, key, here)
-    return Job(value, key, source, attempt, delivery_id, profile_id)
-
-
-def due_ms_of(headers: Headers) -> int | None:
-    """A parked record's own due time (unix ms), or None (a retry, or a bad header)."""
-    for name, value in headers:
-        if name == H_DUE_MS:
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                return None
-    return None
+    return Job(value, key, retry.source, retry.attempt, retry.delivery_id, retry.profile_id)

@@ -39,7 +39,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from callbacks.durations import parse_duration
-from callbacks.health import start_ops_server
+from callbacks.health import probe, start_ops_server
 from callbacks.kafka import make_consumer, make_producer, start_client
 from callbacks.logging import get_logger
 from callbacks.secretbox import SecretBox
@@ -217,14 +217,8 @@ class Dispatcher:
                 await asyncio.shield(self._shutdown(consumer))
 
     async def _readiness(self) -> dict[str, bool]:
-        broker = False
-        if self._producer is not None:
-            try:
-                # A real round trip (cached metadata would say yes during an outage).
-                await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2.0)
-                broker = True
-            except (KafkaError, TimeoutError):
-                broker = False
+        producer = self._producer
+        broker = producer is not None and await probe(producer.client.fetch_all_metadata)
         # Hand-offs being sent again: the broker takes no writes, whatever metadata says.
         broker = broker and not self._handoff.failing
         return {"broker": broker, "profiles": self.cache is not None and self.cache.healthy}

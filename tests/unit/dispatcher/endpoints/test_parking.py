@@ -6,7 +6,7 @@ import asyncio
 import math
 
 import pytest
-from callbacks.wire import H_DUE_MS, SourcePosition
+from callbacks.wire import H_DUE_MS, SourcePosition, read_due_ms
 from dispatcher.endpoints.guard import EndpointGuard, Rejected
 from dispatcher.endpoints.parking import (
     FALLBACK_LATENCY_S,
@@ -19,7 +19,7 @@ from dispatcher.endpoints.parking import (
     slot_of,
 )
 from dispatcher.fetch_pauses import record_due_in_s
-from dispatcher.jobs import Job, due_ms_of, job_from_record
+from dispatcher.jobs import Job, job_from_record
 
 NOW_MS = 1_700_000_000_000  # a multiple of the 100 ms grid
 SCHEDULE = (5.0, 30.0, 120.0)
@@ -69,10 +69,10 @@ def test_park_due_time_never_beyond_the_topic_delay_off_grid() -> None:
 def test_due_header_round_trips_and_does_not_change_the_job() -> None:
     job = Job(b"{}", b"k", SourcePosition("sms.send", 2, 41))
     headers = job.retry_headers(3, "msg_x", "p-1", NOW_MS + 700)
-    assert due_ms_of(headers) == NOW_MS + 700
+    assert read_due_ms(headers) == NOW_MS + 700
     again = job_from_record(b"{}", b"k", "callbacks.retry.5s", 2, 7, headers)
     assert again == Job(b"{}", b"k", SourcePosition("sms.send", 2, 41), 3, "msg_x", "p-1")
-    assert due_ms_of(job.retry_headers(3, "msg_x", "p-1")) is None
+    assert read_due_ms(job.retry_headers(3, "msg_x", "p-1")) is None
 
 
 @pytest.mark.parametrize(
