@@ -27,21 +27,20 @@ class Breaker:
     opened_at: float = 0.0
     probing: bool = False
 
-    def admit(self, now: float) -> bool:
-        """Whether an attempt may go now: closed, or the one probe of a half-open one."""
-        if self.state == "closed":
-            return True
-        if self.may_probe(now):
-            self.probing = True
-            return True
-        return False
-
     def may_probe(self, now: float) -> bool:
         """Not closed: whether a probe may go now (half-open, none under way); an open
         breaker whose ``open_s`` is over turns half-open here."""
         if self.state == "open" and now - self.opened_at >= self.open_s:
             self.state = "half_open"
         return self.state == "half_open" and not self.probing
+
+    def start_probe(self) -> None:
+        """The probe ``may_probe`` allowed is under way: no other goes until it ends."""
+        self.probing = True
+
+    def end_probe(self) -> None:
+        """The probe ended (its result, if any, goes to ``observe``): another may go."""
+        self.probing = False
 
     def retry_in_s(self, now: float) -> float:
         """When a callback held back now should look again: the probe window."""

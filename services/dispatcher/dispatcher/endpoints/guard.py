@@ -245,7 +245,7 @@ class EndpointGuard:
                 raise Rejected(FailureKind.CIRCUIT_OPEN, breaker.retry_in_s(now))
             probes.append(breaker)
         for breaker in probes:
-            breaker.probing = True
+            breaker.start_probe()
         return bool(probes)
 
     def _closed_for(self, state: _Host, endpoint: str) -> bool:
@@ -262,7 +262,7 @@ class EndpointGuard:
     def _end_probe(self, state: _Host, endpoint: str) -> None:
         for breaker in (state.breaker, state.endpoints.get(endpoint)):
             if breaker is not None:
-                breaker.probing = False
+                breaker.end_probe()
 
     def _over_share(self, host: str, state: _Host, account: str, now: float) -> Rejected | None:
         """A host or account over its in-flight share while another one has work, or
