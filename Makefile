@@ -85,9 +85,11 @@ lint: $(STAMP) $(NODE_STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy shared/callbacks services/profile-api/profile_api services/dispatcher/dispatcher services/reporter/reporter devtools/callbacks_dev
 
-fmt: $(STAMP)
+## fmt: format and fix what the linters can (Python with Ruff, JavaScript with Prettier and ESLint)
+fmt: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	npm run --silent fmt
 
 ## bench: throughput, latency, API and reporter figures (contract §9)
 bench: $(STAMP)
@@ -99,5 +101,6 @@ DEMO_ARGS ?= --rate 50 --duration 60 --failure-share 0.05
 demo: $(STAMP)
 	$(BIN)/python -m callbacks_dev.simulator $(DEMO_ARGS)
 
+## clean: remove what make created in the clone (the Maven cache for Apache Kafka lives outside it)
 clean:
-	rm -rf $(VENV) .test-logs .devstack .mypy_cache .ruff_cache .pytest_cache build *.egg-info devtools/*.egg-info
+	rm -rf $(VENV) node_modules .test-logs .devstack .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info devtools/*.egg-info

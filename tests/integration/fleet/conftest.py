@@ -13,7 +13,8 @@ from callbacks.settings import Settings
 from callbacks_dev.devstack.kafka_cluster import KafkaCluster
 
 from tests.helpers import KafkaTarget, drop_namespace
-from tests.integration.fleet.harness import PARTITIONS, CountingSink, Fleet
+from tests.integration.fleet.harness import PARTITIONS, Fleet
+from tests.integration.fleet.sink import CountingSink
 
 # Nothing in the first four tests is retried (the sink answers 200); a short schedule
 # keeps the topics the group subscribes to few (sources, two retry topics, redeliver).

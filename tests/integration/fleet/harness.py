@@ -1,10 +1,9 @@
-"""The fault tests' harness: a fleet of dispatcher processes, a counting sink, figures.
+"""The fault tests' harness: a fleet of dispatcher processes and the events it delivers.
 
-A test publishes one profile whose callbacks go to :class:`CountingSink` (an aiohttp
-server in the test process that answers 200 after ~100 ms and counts deliveries per
-``webhook-id``), starts dispatchers as real processes (``python -m dispatcher``, each its
-own metrics port and log file) in one consumer group, produces events with distinct
-message ids, breaks something, and reads :class:`Figures` off the sink:
+A test publishes one profile whose callbacks go to a ``sink.CountingSink``, starts
+dispatchers as real processes (``python -m dispatcher``, each its own metrics port and
+log file) in one consumer group, produces events with distinct message ids, breaks
+something, and reads ``figures.Figures`` off the sink:
 
 - **events**: events produced; **lost**: events the sink never got a 2xx-answered
   request for; **duplicates**: requests beyond the first per ``webhook-id`` (the id is
@@ -13,16 +12,15 @@ message ids, breaks something, and reads :class:`Figures` off the sink:
   after it (the fleet makes progress again);
 - **caught_up_s**: from the fault instant until every event produced before it has been
   delivered;
-- what the members' logs say about where duplicates come from (:data:`TELLING_LOGS`):
+- what the members' logs say about where duplicates come from (``figures.TELLING_LOGS``):
   commits that failed, records left unfinished at a revoke (their next owner delivers
   them again), attempts cancelled at a stop.
 
 The *fault instant* is where the fault ends: the kill for SIGKILL, the resume for
 SIGSTOP, the last member's exit for graceful churn, the restart for a schedule change.
 
-Every wait is bounded (``tests.helpers.eventually``). The sink keeps one counter and one
-timestamp per event id of this test, never request bodies, so its memory is bounded by
-the events produced.
+Every wait is bounded (``tests.helpers.eventually``). ``broker`` reads the group and
+the offsets from the broker's side.
 """
 
 from __future__ import annotations
@@ -37,20 +35,15 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 import aiohttp
 import orjson
-from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
-from aiokafka.structs import TopicPartition
-from callbacks.kafka import make_consumer, make_producer, topic_partitions
+from callbacks.kafka import make_producer
 from callbacks.models.profiles import ProfileRecord, SigningSecret, seal_secrets
 from callbacks.secretbox import SecretBox
 from callbacks.settings import Settings
@@ -60,9 +53,11 @@ from callbacks_dev.simulator.events import Gateway
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import eventually
+from tests.integration.fleet.broker import group_state, uncommitted
+from tests.integration.fleet.figures import TELLING_LOGS, Figures, telling_logs, wait_for
+from tests.integration.fleet.sink import CountingSink
 
 PARTITIONS = 12
-SINK_DELAY_S = 0.1
 # A member on losing partitions waits up to half of it (CALLBACKS_REVOKE_GRACE's cap) for
 # their callbacks; on a busy machine 3 s left some unfinished, and each was repeated.
 SESSION_TIMEOUT_S = 10.0
@@ -71,102 +66,11 @@ SESSION_TIMEOUT_S = 10.0
 SHUTDOWN_GRACE = "10s"
 ACCOUNT = "acc-fleet"
 BODY = '{"event_id": "{{event_id}}", "message_id": "{{message_id}}"}'
-# The sink tracks at most this many distinct ids; a test produces a few thousand.
-MAX_TRACKED_IDS = 100_000
 
 IN_FLIGHT = "callbacks_dispatcher_in_flight"
 UNCOMMITTED = "callbacks_dispatcher_uncommitted"
 COMMITS = "callbacks_offset_commits_total"
 INTERNAL_ERRORS = "callbacks_dispatcher_internal_errors_total"  # stage="record": a record dropped
-
-
-# Log events of the members that explain duplicates, and the field that counts records
-# (None: each line counts one).
-TELLING_LOGS: dict[str, str | None] = {
-    "offset_commit_failed": None,
-    "revoke_left_unfinished": "records",
-    "dispatcher_cancelled_in_flight": "count",
-    "handoff_resend": None,
-}
-
-
-async def wait_for(probe: Callable[[], Awaitable[bool]], *, timeout_s: float, what: str) -> bool:
-    """``eventually`` that answers whether the condition held instead of raising: for
-    waits whose outcome is a figure the test reports before it asserts."""
-    try:
-        await eventually(probe, timeout_s=timeout_s, interval_s=0.2, what=what)
-    except AssertionError:
-        return False
-    return True
-
-
-class CountingSink:
-    """A customer endpoint on 127.0.0.1 that counts what reaches it.
-
-    A request counts as a delivery when it arrives and is not refused: the receiver has
-    it, even if the sender dies before it reads the answer. ``refuse(ids, n)`` answers
-    503 to the first ``n`` requests of those event ids (they count as refused, not
-    delivered).
-    """
-
-    def __init__(self, delay_s: float = SINK_DELAY_S) -> None:
-        self.delay_s = delay_s
-        self.per_webhook_id: Counter[str] = Counter()
-        self.first_at: dict[str, float] = {}  # event id -> first delivery (monotonic)
-        self.refused = 0
-        self.untracked = 0  # requests past MAX_TRACKED_IDS or without an event id
-        self._refusals: dict[str, int] = {}
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    @property
-    def deliveries(self) -> int:
-        return sum(self.per_webhook_id.values())
-
-    @property
-    def duplicates(self) -> int:
-        return self.deliveries - len(self.per_webhook_id)
-
-    def refuse(self, event_ids: list[str], attempts: int) -> None:
-        for event_id in event_ids:
-            self._refusals[event_id] = attempts
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._hook)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _hook(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        at = time.monotonic()
-        try:
-            event_id = str(orjson.loads(body)["event_id"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            event_id = ""
-        webhook_id = request.headers.get("webhook-id", "")
-        status = 200
-        if not event_id or not webhook_id or len(self.first_at) >= MAX_TRACKED_IDS:
-            self.untracked += 1
-        elif self._refusals.get(event_id, 0) > 0:
-            self._refusals[event_id] -= 1
-            self.refused += 1
-            status = 503
-        else:
-            self.per_webhook_id[webhook_id] += 1
-            self.first_at.setdefault(event_id, at)
-        await asyncio.sleep(self.delay_s)  # the endpoint's answer time
-        return web.Response(status=status, text="ok" if status == 200 else "busy")
 
 
 @dataclass
@@ -195,27 +99,6 @@ class Member:
                 return int(line.split()[1]) / 1024
         return math.nan
 
-    def telling_logs(self) -> Counter[str]:
-        """How often each of :data:`TELLING_LOGS` appears in this member's log (weighted
-        by its count field where it has one)."""
-        seen: Counter[str] = Counter()
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return seen
-        for line in lines:
-            if not line.startswith("{"):
-                continue
-            try:
-                entry = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            event = entry.get("event") if isinstance(entry, dict) else None
-            if event in TELLING_LOGS:
-                weight = TELLING_LOGS[event]
-                seen[event] += int(entry.get(weight, 1)) if weight else 1
-        return seen
-
     def log_tail(self, chars: int = 3000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
@@ -229,31 +112,6 @@ class Prepared(NamedTuple):
     key: bytes
     value: bytes
     event_id: str
-
-
-@dataclass
-class Figures:
-    events: int
-    lost: int
-    duplicates: int
-    recover_s: float | None
-    caught_up_s: float | None
-    extra: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def duplicate_share(self) -> float:
-        return self.duplicates / self.events if self.events else 0.0
-
-    def line(self, name: str, broker: str) -> str:
-        def seconds(value: float | None) -> str:
-            return "n/a" if value is None else f"{value:.1f}"
-
-        extra = "".join(f" {k}={v}" for k, v in self.extra.items())
-        return (
-            f"fleet {name} [{broker}]: events={self.events} lost={self.lost} "
-            f"duplicates={self.duplicates} ({self.duplicate_share:.1%}) "
-            f"recover_s={seconds(self.recover_s)} caught_up_s={seconds(self.caught_up_s)}{extra}"
-        )
 
 
 def make_profile(url: str) -> ProfileRecord:
@@ -546,7 +404,7 @@ class Fleet:
                 caught_up_s = max(last - self.fault_at, 0.0)
         told: Counter[str] = Counter()
         for member in self.members:
-            told.update(member.telling_logs())
+            told.update(telling_logs(member.log_path))
         extra = {**extra, **{name: told[name] for name in TELLING_LOGS if told[name]}}
         return Figures(
             events=len(self.produced),
@@ -556,71 +414,3 @@ class Fleet:
             caught_up_s=caught_up_s,
             extra=extra,
         )
-
-
-# -- the broker's side --------------------------------------------------------------
-
-
-async def group_state(settings: Settings, group: str) -> tuple[str, int]:
-    """The consumer group's state and member count, as its coordinator says (``Unknown``
-    while no coordinator answers, as on a fresh cluster before the offsets topic)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000)
-    await admin.start()
-    try:
-        responses = await admin.describe_consumer_groups([group])
-    except KafkaError:
-        return "Unknown", 0
-    finally:
-        await admin.close()
-    for response in responses:
-        for described in response.groups:
-            _error, group_id, state, _ptype, _protocol, members, *_ = described
-            if group_id == group:
-                return str(state), len(members)
-    return "Unknown", 0
-
-
-async def retry_topics(settings: Settings) -> list[str]:
-    """Every retry topic of this namespace on the broker, named in the schedule or not."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        names = await admin.list_topics()
-    finally:
-        await admin.close()
-    prefix = settings.topics.name("callbacks.retry.")
-    return sorted(n for n in names if n.startswith(prefix))
-
-
-async def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        tps = [tp for topic in topics for tp in await topic_partitions(settings, topic)]
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
-        return ends
-    finally:
-        await consumer.stop()
-
-
-async def records_in(settings: Settings, topic: str) -> int:
-    """Records ever written to ``topic`` (the sum of its end offsets)."""
-    return sum((await end_offsets(settings, [topic])).values())
-
-
-async def uncommitted(settings: Settings, group: str) -> int:
-    """Records of the source and retry topics past the group's committed offsets."""
-    topics = [settings.topics.source_for("sms.send"), *await retry_topics(settings)]
-    ends = await end_offsets(settings, topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
-    finally:
-        await admin.close()
-    behind = 0
-    for tp, end in ends.items():
-        at = committed.get(tp)
-        offset = at.offset if at is not None and at.offset >= 0 else 0
-        behind += max(end - offset, 0)
-    return behind

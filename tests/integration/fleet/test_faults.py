@@ -24,6 +24,8 @@ from callbacks.kafka import ensure_topics
 from callbacks_dev.devstack.kafka_cluster import KafkaCluster
 
 from tests.helpers import KAFKA_FACING, KafkaTarget, eventually
+from tests.integration.fleet.broker import records_in, retry_topics
+from tests.integration.fleet.figures import wait_for
 from tests.integration.fleet.harness import (
     COMMITS,
     INTERNAL_ERRORS,
@@ -31,9 +33,6 @@ from tests.integration.fleet.harness import (
     UNCOMMITTED,
     Fleet,
     Member,
-    records_in,
-    retry_topics,
-    wait_for,
 )
 
 pytestmark = KAFKA_FACING  # 1 and 2 on both brokers; 3-5 say kafka alone
