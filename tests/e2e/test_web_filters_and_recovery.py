@@ -9,10 +9,18 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.helpers import DESKTOP, WEB_TEST_TIMEOUT_S, Sink, WebApi, open_page
-from tests.e2e.test_web_list_and_log import create, insert_delivery
-from tests.e2e.test_web_page import sign_in
-from tests.e2e.test_web_profiles import field_error, fill_sms_profile
+from tests.e2e.helpers import (
+    DESKTOP,
+    WEB_TEST_TIMEOUT_S,
+    Sink,
+    WebApi,
+    create,
+    field_error,
+    fill_sms_profile,
+    insert_delivery,
+    open_page,
+    sign_in,
+)
 
 pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
 

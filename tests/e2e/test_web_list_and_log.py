@@ -13,54 +13,12 @@ from typing import Any
 import pytest
 from playwright.async_api import FloatRect, Page, expect
 
-from tests.e2e.helpers import WEB_TEST_TIMEOUT_S, WebApi
-from tests.e2e.test_web_page import sign_in
+from tests.e2e.helpers import WEB_TEST_TIMEOUT_S, WebApi, create, insert_delivery, sign_in
 
 # The upper part of a desktop page: enough for the README, small as a file.
 TOP: FloatRect = {"x": 0, "y": 0, "width": 1280, "height": 640}
 
 pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
-
-
-async def create(web_api: WebApi, key: str, **fields: Any) -> dict[str, Any]:
-    status, body = await web_api.call("POST", "/v1/callback-profiles", key, fields)
-    assert status == 201, body
-    return dict(body)
-
-
-async def insert_delivery(
-    db_pool: Any,
-    profile: dict[str, Any],
-    delivery_id: str,
-    *,
-    at: datetime,
-    attempt: int = 1,
-    status: str = "delivered",
-    http_status: int = 200,
-    source_topic: str | None = None,
-    source_offset: int = 0,
-) -> None:
-    """One final callback of ``profile`` in the delivery log, as the reporter writes it
-    from outcome records (event ``sms.send``, event id ``evt-<delivery_id>``)."""
-    await db_pool.execute(
-        """INSERT INTO deliveries (delivery_id, account_id, profile_id, event_id, event,
-               channel, attempt, attempt_id, status, final, http_status, error, latency_ms,
-               first_attempted_at, last_attempted_at, source_topic, source_partition,
-               source_offset)
-           SELECT $1, account_id, id, $2, 'sms.send', 'sms', $3, $4, $5, true, $6, NULL, 12.5,
-               $7, $7, $8, 0, $9
-           FROM callback_profiles WHERE id = $10""",
-        delivery_id,
-        f"evt-{delivery_id}",
-        attempt,
-        f"{delivery_id}-a{attempt}",
-        status,
-        http_status,
-        at,
-        source_topic,
-        source_offset,
-        uuid.UUID(profile["id"]),
-    )
 
 
 async def test_list_filters_by_title_method_and_created_date_and_pages(

@@ -7,16 +7,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.helpers import WEB_TEST_TIMEOUT_S, WebApi
+from tests.e2e.helpers import WEB_TEST_TIMEOUT_S, WebApi, sign_in
 
 pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
-
-
-async def sign_in(page: Page, url: str, key: str) -> None:
-    await page.goto(url)
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="Callback Profiles", level=1)).to_be_visible()
 
 
 async def test_page_is_served_with_a_strict_policy_and_no_key(web_api: WebApi) -> None:

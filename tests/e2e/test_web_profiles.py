@@ -8,37 +8,21 @@ from pathlib import Path
 
 import pytest
 from callbacks_dev.devstack.processes import free_port
-from playwright.async_api import FloatRect, Locator, Page, expect
+from playwright.async_api import FloatRect, Page, expect
 
-from tests.e2e.helpers import WEB_TEST_TIMEOUT_S, Sink, WebApi
-from tests.e2e.test_web_page import sign_in
+from tests.e2e.helpers import (
+    WEB_TEST_TIMEOUT_S,
+    Sink,
+    WebApi,
+    field_error,
+    fill_sms_profile,
+    sign_in,
+)
 
 # The upper part of a desktop page: enough for the README, small as a file.
 TOP: FloatRect = {"x": 0, "y": 0, "width": 1280, "height": 640}
 
 pytestmark = pytest.mark.timeout(WEB_TEST_TIMEOUT_S)
-
-
-async def field_error(page: Page, label: str) -> Locator:
-    """The error slot beside the input labelled ``label`` (its aria-describedby)."""
-    control = page.get_by_label(label, exact=True)
-    await expect(control).to_have_attribute("aria-invalid", "true")
-    described = await control.get_attribute("aria-describedby") or ""
-    slot = next(i for i in described.split() if i.endswith("-error"))
-    return page.locator(f"[id='{slot}']")
-
-
-async def fill_sms_profile(page: Page, sink: Sink) -> None:
-    await page.get_by_role("link", name="Add New").click()
-    await expect(page.get_by_role("heading", name="Add callback profile")).to_be_visible()
-    await page.get_by_label("Title", exact=True).fill("Order SMS status")
-    await page.get_by_label("Select channel API").select_option("sms")
-    await page.get_by_role("checkbox", name=re.compile(r"^sms\.send")).check()
-    await expect(page.get_by_label("HTTP method")).to_have_value("POST")
-    await page.get_by_label("URL endpoint").fill(f"{sink.url}/hooks/sms?src=web")
-    await page.get_by_role("button", name="Add header").click()
-    await page.get_by_label("Header 1 name").fill("X-Id")
-    await page.get_by_label("Header 1 value").fill("{{message_id}}")
 
 
 async def test_create_profile_through_the_form_with_errors_beside_their_fields(

@@ -29,8 +29,7 @@ from reporter.metrics import ReporterMetrics
 from reporter.outcome_store import write_batch
 from reporter.schedule import Scheduler
 
-from tests.e2e.helpers import ADMIN_TOKEN, DESKTOP, WEB_TEST_TIMEOUT_S, WebApi, open_page
-from tests.e2e.test_web_page import sign_in
+from tests.e2e.helpers import ADMIN_TOKEN, DESKTOP, WEB_TEST_TIMEOUT_S, WebApi, open_page, sign_in
 from tests.helpers import KafkaTarget, eventually
 from tests.integration.reporter.helpers import Mailbox, make_outcome
 
