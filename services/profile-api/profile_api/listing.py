@@ -92,8 +92,10 @@ def cursor(
 
 
 def page_limit(value: str | None, errors: QueryErrors) -> int:
-    """The page size: ``DEFAULT_LIMIT`` when ``value`` is None, else 1 to ``MAX_LIMIT``."""
-    if value is None:
+    """The page size: ``DEFAULT_LIMIT`` when ``value`` is None or empty (an empty query
+    parameter is an absent one, as for every other listing parameter), else 1 to
+    ``MAX_LIMIT``."""
+    if not value:
         return DEFAULT_LIMIT
     try:
         limit = int(value)

@@ -127,6 +127,10 @@ async def test_default_page_is_20(api: Api) -> None:
     assert rest.body["next_cursor"] is None
     full = await api.call("GET", PROFILES, params={"limit": "100"})
     assert len(full.body["items"]) == 21
+    # An empty parameter is an absent one (a form submitted with the field blank).
+    blank = await api.call("GET", PROFILES, params={"limit": "", "title": "", "channel": ""})
+    assert blank.status == 200, blank.body
+    assert [i["title"] for i in blank.body["items"]] == [i["title"] for i in first.body["items"]]
 
 
 @pytest.mark.parametrize(

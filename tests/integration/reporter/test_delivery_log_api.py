@@ -111,6 +111,10 @@ async def test_list_filters_paginates_and_isolates_accounts(
         if cursor is None:
             break
     assert seen == ["d4", "d3", "d2", "d1", "d0"]
+    # An empty parameter is an absent one, as on the profile list.
+    status, body = await api.call("GET", "/v1/deliveries", params={"limit": "", "status": ""})
+    assert status == 200, body
+    assert len(body["items"]) == 5
 
     status, body = await api.call(
         "GET",

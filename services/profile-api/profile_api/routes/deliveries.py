@@ -99,7 +99,7 @@ class DeliveryQuery:
 def parse_query(params: Mapping[str, str]) -> DeliveryQuery:
     """Validate the listing parameters; one 422 naming every bad one."""
     errors = QueryErrors()
-    limit = page_limit(params.get("limit") or None, errors)
+    limit = page_limit(params.get("limit"), errors)
     profile = uuid_param(params, "profile_id", errors)
     status = one_of(params, "status", STATUSES, errors)
     window = utc_window(moment(params, "from", errors), moment(params, "to", errors))

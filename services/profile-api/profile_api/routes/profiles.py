@@ -205,7 +205,6 @@ async def get_signing_key(request: web.Request) -> web.Response:
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
     """Validate every listing parameter (contract §3 "Listing"); 422 naming each bad one."""
     errors = QueryErrors()
-    # An empty ``limit`` is not an integer here (every other empty parameter is absent).
     limit = page_limit(params.get("limit"), errors)
     title = params.get("title") or None
     if title is not None and (len(title) > 200 or "\x00" in title):
