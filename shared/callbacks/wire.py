@@ -6,8 +6,9 @@ attempt must know (its number, the delivery id, the profile), where the original
 sits, and, for a callback parked until its host has room, its own due time. A dead letter
 keeps the key and value of the record set aside; its headers say why (a reason kind and
 a detail) and where that record sat. Every service that writes or reads these records
-uses the names, builders and readers here, so a consumer of ``callbacks.dead`` reads one layout
-whichever service wrote the letter. Header values are UTF-8 text (numbers in decimal).
+uses the names, builders and readers here, so a consumer of ``callbacks.dead`` reads one
+layout whichever service wrote the letter. Header values are UTF-8 text (numbers in
+decimal).
 """
 
 from __future__ import annotations
